@@ -1,0 +1,1 @@
+"""HTTP: flask-smorest blueprints, marshmallow schemas, problem+json errors."""

@@ -1,0 +1,203 @@
+"""Request and response shapes. They validate input and generate the OpenAPI document.
+
+Semantic checks that need the stored study or runtime limits (the space, suggester options,
+`count` against the configured maximum) live in the service and answer in the same problem format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from suggest_api.trials import Goal, TrialState
+
+INT32_MAX = 2**31 - 1
+INT63_MAX = 2**63 - 1
+FINISHED_STATES = [s.value for s in TrialState if s is not TrialState.RUNNING]
+
+
+class Strict(ma.Schema):
+    """Unknown fields are refused (marshmallow's default), named in the error."""
+
+
+def integer(**kwargs: Any) -> fields.Integer:
+    """A JSON integer: 1.5, "3" and true are refused rather than coerced."""
+    return fields.Integer(strict=True, **kwargs)
+
+
+class Number(fields.Float):
+    """A finite JSON number: the string "1.0" is refused rather than coerced."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float | None:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+class ObjectiveIn(Strict):
+    name = fields.String(load_default="value", metadata={"description": "What the value measures."})
+    goal = fields.Enum(Goal, by_value=True, required=True)
+
+
+class PluginIn(Strict):
+    name = fields.String(required=True)
+    options = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class StudyIn(Strict):
+    name = fields.String(required=True, metadata={"description": "Unique; 1-256 characters, no '/'."})
+    space = fields.Dict(required=True, metadata={
+        "description": "Search space: {\"params\": [...]}; see the README for every parameter type.",
+        "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]}})
+    objective = fields.Nested(ObjectiveIn, required=True)
+    suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
+                              metadata={"description": "Algorithm and its options; default random."})
+    pruner = fields.Nested(PluginIn, load_default=None, allow_none=True)
+    seed = integer(load_default=None, allow_none=True, validate=validate.Range(0, INT63_MAX),
+                   metadata={"description": "Fixes every suggestion; drawn at random when omitted."})
+    heartbeat_timeout = Number(load_default=None, allow_none=True,
+                                     validate=validate.Range(0.1, 30 * 86400),
+                                     metadata={"description": "Seconds without heartbeat before a running "
+                                                              "trial is failed as stale (default 300)."})
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+
+
+class AskIn(Strict):
+    count = integer(load_default=1, validate=validate.Range(min=1),
+                    metadata={"description": "Trials to create (at most the service's limit, default 100)."})
+    client_id = fields.String(load_default=None, allow_none=True,
+                              metadata={"description": "Free text to tell workers apart in listings."})
+
+
+class TellIn(Strict):
+    number = integer(required=True, validate=validate.Range(0, INT32_MAX))
+    value = Number(load_default=None, allow_none=True)
+    state = fields.Enum(TrialState, by_value=True, load_default=None, allow_none=True,
+                        metadata={"description": "completed (default when value is given), failed or pruned."})
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+
+
+class ReportIn(Strict):
+    step = integer(required=True, validate=validate.Range(0, INT63_MAX))
+    value = Number(required=True)
+
+
+class NewTrialIn(Strict):
+    params = fields.Dict(keys=fields.String(), required=True)
+    value = Number(load_default=None, allow_none=True)
+    state = fields.Enum(TrialState, by_value=True, load_default=None, allow_none=True)
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+
+
+class TrialsIn(Strict):
+    trials = fields.List(fields.Nested(NewTrialIn), required=True, validate=validate.Length(min=1),
+                         metadata={"description": "Without value/state: enqueued for the next asks. "
+                                                  "With them: imported as finished trials (warm start)."})
+
+
+class PageArgs(Strict):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 1000))
+    cursor = fields.String(load_default=None)
+
+
+class TrialPageArgs(PageArgs):
+    state = fields.Enum(TrialState, by_value=True, load_default=None)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+class ReportOut(ma.Schema):
+    step = fields.Integer()
+    value = fields.Float()
+
+
+class TrialOut(ma.Schema):
+    number = fields.Integer(required=True)
+    state = fields.Enum(TrialState, by_value=True, required=True)
+    params = fields.Dict(required=True)
+    value = fields.Float(allow_none=True)
+    intermediate = fields.List(fields.Nested(ReportOut))
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True)
+    heartbeat_at = fields.DateTime(allow_none=True)
+    fail_reason = fields.String(allow_none=True)
+    client_id = fields.String(allow_none=True)
+    metadata = fields.Dict(allow_none=True)
+
+
+class ObjectiveOut(ma.Schema):
+    name = fields.String()
+    goal = fields.Enum(Goal, by_value=True)
+
+
+class PluginOut(ma.Schema):
+    name = fields.String()
+    options = fields.Dict()
+
+
+class CountsOut(ma.Schema):
+    running = fields.Integer()
+    completed = fields.Integer()
+    failed = fields.Integer()
+    pruned = fields.Integer()
+    total = fields.Integer()
+
+
+class StudyOut(ma.Schema):
+    name = fields.String(required=True)
+    space = fields.Method("dump_space", metadata={"type": "object"})
+    objective = fields.Method("dump_objective", metadata={"type": "object"})
+    suggester = fields.Nested(PluginOut)
+    pruner = fields.Nested(PluginOut, allow_none=True)
+    seed = fields.Integer()
+    heartbeat_timeout = fields.Float()
+    created_at = fields.DateTime()
+    metadata = fields.Dict(allow_none=True)
+    trial_counts = fields.Nested(CountsOut)
+    queued = fields.Integer(metadata={"description": "Enqueued parameter sets not yet handed out."})
+    best_trial = fields.Nested(TrialOut, allow_none=True)
+
+    def dump_space(self, study: Any) -> Any:
+        return study.space.to_json()
+
+    def dump_objective(self, study: Any) -> Any:
+        return {"name": study.objective_name, "goal": study.goal.value}
+
+
+class StudyPageOut(ma.Schema):
+    studies = fields.List(fields.Nested(StudyOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TrialPageOut(ma.Schema):
+    trials = fields.List(fields.Nested(TrialOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AskOut(ma.Schema):
+    trials = fields.List(fields.Nested(TrialOut))
+
+
+class AddedOut(ma.Schema):
+    imported = fields.List(fields.Nested(TrialOut))
+    enqueued = fields.Integer()
+    queue_length = fields.Integer()
+
+
+class ReportedOut(ma.Schema):
+    prune = fields.Boolean(required=True)
+
+
+class ProblemOut(ma.Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict(metadata={"description": "Field name -> what is wrong with it."})
+    request_id = fields.String()

@@ -1,0 +1,141 @@
+"""Trials: ask, tell, enqueue/import, list, read, heartbeat, report, best."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask.views import MethodView
+
+from suggest_api import service
+from suggest_api.api.blueprint import Blueprint
+from suggest_api.api.context import idempotency_key, respond, runtime
+from suggest_api.api.schemas import (
+    AddedOut,
+    AskIn,
+    AskOut,
+    ReportedOut,
+    ReportIn,
+    TellIn,
+    TrialOut,
+    TrialPageArgs,
+    TrialPageOut,
+    TrialsIn,
+)
+from suggest_api.metrics import ASKED, TOLD
+from suggest_api.service import NewTrial, Reply
+
+blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
+                description="Ask for trials, tell their results, and read them back.")
+
+
+@blp.route("/ask")
+class Ask(MethodView):
+    @blp.arguments(AskIn)
+    @blp.response(201, AskOut, description="New running trials.")
+    @blp.alt_response(404, description="No such study.")
+    def post(self, body: dict[str, Any], name: str) -> flask.Response:
+        """Ask for new trials to run
+
+        Enqueued parameters are handed out first, then the study's suggester is consulted.
+        Trial numbers are sequential per study; a trial's parameters depend only on the study seed
+        and its number (for the random suggester), however many workers ask at once.
+        """
+        rt = runtime()
+
+        def render(asked: service.Asked) -> Reply:
+            ASKED.labels(asked.suggester).inc(len(asked.trials))
+            return Reply(201, AskOut().dump({"trials": asked.trials}))
+
+        return respond(service.execute(
+            rt.sessions, lambda s: service.ask(s, name, body["count"], body["client_id"], rt.settings.limits),
+            render, idempotency_key()))
+
+
+@blp.route("/tell")
+class Tell(MethodView):
+    @blp.arguments(TellIn)
+    @blp.response(200, TrialOut, description="The finished trial.")
+    @blp.alt_response(404, description="No such study or trial.")
+    @blp.alt_response(409, description="The trial was already told a different result.")
+    def post(self, body: dict[str, Any], name: str) -> flask.Response:
+        """Tell a trial's result: a value (completed), or state failed / pruned
+
+        Telling the same result twice is a no-op that answers the trial again.
+        """
+        def render(told: service.Told) -> Reply:
+            if told.changed:
+                TOLD.labels(told.suggester, told.trial.state.value).inc()
+            return Reply(200, TrialOut().dump(told.trial))
+
+        return respond(service.execute(
+            runtime().sessions,
+            lambda s: service.tell(s, name, body["number"], value=body["value"], state=body["state"],
+                                   metadata=body["metadata"]),
+            render, idempotency_key()))
+
+
+@blp.route("/trials")
+class Trials(MethodView):
+    @blp.arguments(TrialsIn)
+    @blp.response(201, AddedOut)
+    @blp.alt_response(404, description="No such study.")
+    def post(self, body: dict[str, Any], name: str) -> flask.Response:
+        """Enqueue parameters to try next, or import finished trials (warm start)"""
+        rt = runtime()
+        items = [NewTrial(**item) for item in body["trials"]]
+        return respond(service.execute(
+            rt.sessions, lambda s: service.add_trials(s, name, items, rt.settings.limits),
+            lambda added: Reply(201, AddedOut().dump(added)), idempotency_key()))
+
+    @blp.arguments(TrialPageArgs, location="query")
+    @blp.response(200, TrialPageOut)
+    @blp.alt_response(404, description="No such study.")
+    def get(self, args: dict[str, Any], name: str) -> dict[str, Any]:
+        """List a study's trials by number, optionally by state; follow `next_cursor`"""
+        service.reap(runtime().sessions, name)
+        page = service.read(runtime().sessions,
+                            lambda s: service.list_trials(s, name, args["state"], args["limit"], args["cursor"]))
+        return {"trials": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/trials/<int:number>")
+class TrialItem(MethodView):
+    @blp.response(200, TrialOut)
+    @blp.alt_response(404, description="No such study or trial.")
+    def get(self, name: str, number: int) -> Any:
+        """Read one trial"""
+        return service.read(runtime().sessions, lambda s: service.get_trial(s, name, number))
+
+
+@blp.route("/trials/<int:number>/heartbeat")
+class Heartbeat(MethodView):
+    @blp.response(200, TrialOut)
+    @blp.alt_response(404, description="No such study or trial.")
+    @blp.alt_response(409, description="The trial is not running.")
+    def post(self, name: str, number: int) -> flask.Response:
+        """Keep a running trial alive (otherwise it is failed as stale after the study's heartbeat_timeout)"""
+        return respond(service.execute(runtime().sessions, lambda s: service.heartbeat(s, name, number),
+                                       lambda trial: Reply(200, TrialOut().dump(trial))))
+
+
+@blp.route("/trials/<int:number>/report")
+class ReportValue(MethodView):
+    @blp.arguments(ReportIn)
+    @blp.response(200, ReportedOut)
+    @blp.alt_response(404, description="No such study or trial.")
+    @blp.alt_response(409, description="The trial is not running, or the step was reported with another value.")
+    def post(self, body: dict[str, Any], name: str, number: int) -> flask.Response:
+        """Report an intermediate value; the answer says whether to stop (prune) the trial"""
+        return respond(service.execute(
+            runtime().sessions, lambda s: service.report(s, name, number, body["step"], body["value"]),
+            lambda reported: Reply(200, ReportedOut().dump(reported))))
+
+
+@blp.route("/best")
+class Best(MethodView):
+    @blp.response(200, TrialOut)
+    @blp.alt_response(404, description="No such study, or no completed trial yet.")
+    def get(self, name: str) -> Any:
+        """The best completed trial"""
+        return service.read(runtime().sessions, lambda s: service.best(s, name))

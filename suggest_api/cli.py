@@ -1,0 +1,131 @@
+"""The `suggest-api` command: serve (migrate, then gunicorn), migrate, --version."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from suggest_api import __version__
+from suggest_api.config import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="suggest-api", description="A service that suggests hyperparameters.")
+    parser.add_argument("--version", action="version", version=f"suggest-api {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run migrations, then serve HTTP with gunicorn")
+    _database_flag(serve)
+    serve.add_argument("--host", help="address to bind (SUGGEST_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (SUGGEST_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="gunicorn worker processes (SUGGEST_WORKERS, default 2)")
+    serve.add_argument("--threads", type=int, help="threads per worker (SUGGEST_THREADS, default 4)")
+    serve.add_argument("--log-level", help="SUGGEST_LOG_LEVEL, default INFO")
+
+    migrate = commands.add_parser("migrate", help="bring the database schema to this version's head")
+    _database_flag(migrate)
+
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    settings = Settings.from_env(**overrides)
+    if args.command == "migrate":
+        _migrate(settings)
+        print(f"database at {_redacted(settings.database_url)} is at the latest schema")
+        return 0
+    _migrate(settings)
+    return _serve(settings)
+
+
+def _database_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="SUGGEST_DATABASE_URL, default sqlite:///./suggest.db")
+
+
+def _migrate(settings: Settings) -> None:
+    from suggest_api.storage.database import make_engine
+    from suggest_api.storage.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _serve(settings: Settings) -> int:
+    # Must be set before any worker imports prometheus_client (the app factory does, after fork).
+    metrics_dir = tempfile.mkdtemp(prefix="suggest-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _GunicornApp(settings).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+class _GunicornApp:
+    """gunicorn's BaseApplication, configured in code so `serve` needs no config file."""
+
+    def __new__(cls, settings: Settings) -> Any:
+        from gunicorn.app.base import BaseApplication
+
+        class App(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                options = {
+                    "bind": f"{settings.host}:{settings.port}",
+                    "workers": settings.workers,
+                    "threads": settings.threads,
+                    "worker_class": "gthread",
+                    "timeout": 60,
+                    "graceful_timeout": 30,
+                    "keepalive": 5,
+                    "accesslog": None,
+                    "errorlog": "-",
+                    "loglevel": settings.log_level.lower(),
+                    "child_exit": _child_exit,
+                    "post_worker_init": _post_worker_init,
+                }
+                for key, value in options.items():
+                    self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                from suggest_api.app import create_app
+
+                return create_app(settings)
+
+        return App()
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def _post_worker_init(worker: Any) -> None:
+    """On SIGTERM, /readyz answers 503 while in-flight requests finish."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        runtime = worker.wsgi.extensions.get("suggest_api")
+        if runtime is not None:
+            runtime.shutting_down = True
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Domain errors: raised anywhere below the API, turned into problem+json in one place (api/problems.py).
+
+Each carries an HTTP status and a stable problem `type` so clients can branch on it without parsing text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+PROBLEM_TYPE_PREFIX = "urn:suggest-api:problem:"
+
+
+class SuggestError(Exception):
+    """Base of every error a client can cause or must know about."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, *, errors: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = dict(errors) if errors else None
+        self.extra = dict(extra) if extra else {}
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_TYPE_PREFIX + self.slug
+
+
+class NotFound(SuggestError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(SuggestError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class InvalidInput(SuggestError):
+    """The request is well-formed JSON but its content is wrong; `errors` names the fields."""
+
+    status = 422
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class InvalidSpace(InvalidInput):
+    slug = "invalid-space"
+    title = "Invalid search space"
+
+
+class InvalidParams(InvalidInput):
+    slug = "invalid-params"
+    title = "Parameters do not fit the search space"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+class Unavailable(SuggestError):
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"

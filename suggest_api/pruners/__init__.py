@@ -1,0 +1,1 @@
+"""Pruners: decide from intermediate reports whether a running trial should stop early."""

@@ -1,0 +1,492 @@
+"""Every operation of the API as one database transaction. No Flask objects here.
+
+Write operations run through `execute`, which opens the transaction (SQLite: BEGIN IMMEDIATE),
+replays the stored answer for a repeated Idempotency-Key, and retries once when a concurrent
+request won a unique constraint (two creates of one study, two requests with one key), so the loser
+answers like a retry instead of failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from suggest_api.config import Limits
+from suggest_api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
+from suggest_api.pruners.registry import pruners
+from suggest_api.space import SearchSpace
+from suggest_api.storage import repository as repo
+from suggest_api.storage.database import transaction
+from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, StudyRow, TrialRow
+from suggest_api.suggesters.base import trial_rng
+from suggest_api.suggesters.registry import suggesters
+from suggest_api.trials import Goal, PluginRef, Study, Trial, TrialState
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+MAX_SEED = 2**63 - 1
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite keeps no time zone, so both databases store the same thing."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- transactions and idempotency -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    scope: str  # method and path: a key is only meaningful for the same endpoint
+    key: str
+    fingerprint: str  # digest of the request body: the same key with another body is refused
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    replayed: bool = False
+
+
+def execute(sessions: sessionmaker[Session], action: Callable[[Session], T], render: Callable[[T], Reply],
+            key: IdempotencyKey | None = None) -> Reply:
+    """Run a write in one transaction; render the answer inside it so a key stores exactly what was sent."""
+    for attempt in range(2):
+        try:
+            with transaction(sessions, write=True) as session:
+                if key is not None:
+                    prior = repo.find_idempotency(session, key.scope, key.key)
+                    if prior is not None:
+                        return _replay(prior, key)
+                reply = render(action(session))
+                if key is not None:
+                    session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
+                                               status=reply.status, body=reply.body, created_at=utcnow()))
+                    session.flush()
+                return reply
+        except IntegrityError:
+            if attempt:
+                raise Conflict("a concurrent request changed the same data; retry the request") from None
+    raise AssertionError("unreachable")
+
+
+def read(sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
+    with transaction(sessions, write=False) as session:
+        return action(session)
+
+
+def _replay(prior: IdempotencyRow, key: IdempotencyKey) -> Reply:
+    if prior.fingerprint != key.fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request",
+            errors={"Idempotency-Key": ["already used with a different body"]})
+    return Reply(prior.status, prior.body, replayed=True)
+
+
+# --- studies ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class StudyDefinition:
+    """A create request after its shape was checked; `None` means "not given, use the default"."""
+
+    name: str
+    space: Mapping[str, Any]
+    objective_name: str
+    goal: Goal
+    suggester_name: str
+    suggester_options: Mapping[str, Any] = field(default_factory=dict)
+    pruner_name: str | None = None
+    pruner_options: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    heartbeat_timeout: float | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    study: Study
+    created: bool
+
+
+def create_study(session: Session, definition: StudyDefinition, limits: Limits,
+                 default_heartbeat_timeout: float) -> Created:
+    """Create, or return the existing study when it has the same definition (409 when it differs)."""
+    check_name("name", definition.name, limits)
+    check_name("objective.name", definition.objective_name, limits)
+    space = SearchSpace.from_json(definition.space, limits=limits)
+    suggester = suggesters.validate(definition.suggester_name, definition.suggester_options)
+    pruner = (pruners.validate(definition.pruner_name, definition.pruner_options)
+              if definition.pruner_name is not None else None)
+    wanted: dict[str, Any] = {
+        "space": space.to_json(),
+        "objective_name": definition.objective_name,
+        "goal": definition.goal.value,
+        "suggester": {"name": suggester.name, "options": dict(suggester.options)},
+        "pruner": {"name": pruner.name, "options": dict(pruner.options)} if pruner else None,
+    }
+    optional = {"seed": definition.seed, "heartbeat_timeout": definition.heartbeat_timeout,
+                "user_metadata": definition.metadata}
+    existing = repo.find_study(session, definition.name)
+    if existing is not None:
+        given = wanted | {k: v for k, v in optional.items() if v is not None}
+        differ = sorted(k for k, v in given.items() if getattr(existing, k) != v)
+        if differ:
+            names = ", ".join(_PUBLIC_FIELD.get(k, k) for k in differ)
+            raise Conflict(f"study {definition.name!r} already exists with a different {names}; "
+                           "choose another name, or delete the study first",
+                           extra={"differing_fields": [_PUBLIC_FIELD.get(k, k) for k in differ]})
+        return Created(summarize(session, existing), created=False)
+    row = StudyRow(
+        name=definition.name,
+        seed=definition.seed if definition.seed is not None else secrets.randbelow(MAX_SEED),
+        heartbeat_timeout=definition.heartbeat_timeout or default_heartbeat_timeout,
+        user_metadata=definition.metadata,
+        next_number=0,
+        created_at=utcnow(),
+        **wanted,
+    )
+    session.add(row)
+    session.flush()
+    return Created(summarize(session, row, space), created=True)
+
+
+_PUBLIC_FIELD = {"objective_name": "objective.name", "goal": "objective.goal", "user_metadata": "metadata"}
+
+
+def get_study(session: Session, name: str) -> Study:
+    return summarize(session, _study(session, name))
+
+
+def summarize(session: Session, row: StudyRow, space: SearchSpace | None = None) -> Study:
+    return summarize_many(session, [row], {row.id: space} if space else None)[0]
+
+
+def summarize_many(session: Session, rows: Sequence[StudyRow],
+                   spaces: Mapping[int, SearchSpace] | None = None) -> list[Study]:
+    """Studies with their counts and best trial; counts and queue lengths in one query each."""
+    counts = repo.count_trials(session, (r.id for r in rows))
+    queued = repo.count_queued(session, (r.id for r in rows))
+    studies = []
+    for row in rows:
+        goal = Goal(row.goal)
+        best = repo.best_trial(session, row.id, goal)
+        base = repo.study_from_row(row, (spaces or {}).get(row.id))
+        studies.append(Study(**{**base.__dict__, "trial_counts": counts[row.id], "queued": queued[row.id],
+                                "best_trial": repo.trials_with_reports(session, [best])[0] if best else None}))
+    return studies
+
+
+@dataclass(frozen=True)
+class Page(Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None
+
+
+def list_studies(session: Session, limit: int, cursor: str | None) -> Page[Study]:
+    after = decode_cursor(cursor)
+    rows = list(session.scalars(select(StudyRow).where(StudyRow.id > after).order_by(StudyRow.id)
+                                .limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(summarize_many(session, rows), encode_cursor(rows[-1].id) if more else None)
+
+
+def delete_study(session: Session, name: str) -> None:
+    session.delete(_study(session, name))
+
+
+# --- trials -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Asked:
+    suggester: str
+    trials: list[Trial]
+
+
+def ask(session: Session, name: str, count: int, client_id: str | None, limits: Limits) -> Asked:
+    """Lock the study, reap stale trials, hand out queued params first, then the suggester's."""
+    if count > limits.max_count:
+        raise InvalidInput(f"count {count} is above the limit of {limits.max_count} trials per ask; "
+                           "ask for fewer (or raise SUGGEST_MAX_COUNT)",
+                           errors={"count": [f"must be at most {limits.max_count}"]})
+    if client_id is not None:
+        check_name("client_id", client_id, limits)
+    now = utcnow()
+    row = _study(session, name, lock=True)
+    repo.reap_stale(session, row, now)
+    study = repo.study_from_row(row)
+    first = row.next_number
+    queued = repo.pop_queued(session, row.id, count)
+    chosen: list[tuple[dict[str, Any], Mapping[str, Any] | None, str]] = [
+        (q.params, q.user_metadata, "queue") for q in queued]
+    if len(chosen) < count:
+        suggester = suggesters.build(study.suggester)
+        history = repo.history(session, row.id) if suggester.needs_history else []
+        rngs = [trial_rng(study.seed, number) for number in range(first + len(chosen), first + count)]
+        chosen += [(params, None, "suggester")
+                   for params in suggester.suggest(study.space, history, study.goal, rngs)]
+    rows = [TrialRow(study_id=row.id, number=first + i, state=TrialState.RUNNING.value, params=params,
+                     created_at=now, heartbeat_at=now, client_id=client_id, source=source,
+                     user_metadata=metadata)
+            for i, (params, metadata, source) in enumerate(chosen)]
+    row.next_number = first + count
+    session.add_all(rows)
+    session.flush()
+    return Asked(study.suggester.name, [repo.trial_from_row(r) for r in rows])
+
+
+@dataclass(frozen=True)
+class Told:
+    suggester: str
+    trial: Trial
+    changed: bool
+
+
+def tell(session: Session, name: str, number: int, *, value: float | None, state: TrialState | None,
+         metadata: Mapping[str, Any] | None) -> Told:
+    """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
+    state = _told_state(value, state)
+    study = _study(session, name)
+    row = _trial(session, study, number, lock=True)
+    suggester = study.suggester["name"]
+    late = row.state == TrialState.FAILED.value and row.fail_reason == repo.STALE_REASON
+    if row.state != TrialState.RUNNING.value and not late:
+        if row.state == state.value and row.value == value:
+            return Told(suggester, _with_reports(session, row), changed=False)
+        told = f"{row.state}" + (f" with value {row.value!r}" if row.value is not None else "")
+        raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
+                       "result cannot be replaced (telling the same result again is allowed)")
+    # A trial reaped as stale whose trainer reports late still did the work: keep its result.
+    row.state, row.value, row.finished_at, row.fail_reason = state.value, value, utcnow(), None
+    if metadata:
+        row.user_metadata = {**(row.user_metadata or {}), **metadata}
+    session.flush()
+    return Told(suggester, _with_reports(session, row), changed=True)
+
+
+def _told_state(value: float | None, state: TrialState | None) -> TrialState:
+    if value is not None and not math.isfinite(value):
+        raise InvalidInput("value must be a finite number; to say the run diverged, tell state 'failed'",
+                           errors={"value": ["must be finite"]})
+    if state is None:
+        if value is None:
+            raise InvalidInput("give `value` (completed) or `state` ('failed' or 'pruned')",
+                               errors={"value": ["required unless state is failed or pruned"]})
+        return TrialState.COMPLETED
+    if state is TrialState.RUNNING:
+        raise InvalidInput("a tell finishes a trial: state must be completed, failed or pruned",
+                           errors={"state": ["must be one of: completed, failed, pruned"]})
+    if state is TrialState.COMPLETED and value is None:
+        raise InvalidInput("a completed trial needs its `value`", errors={"value": ["required for completed"]})
+    if state is TrialState.FAILED and value is not None:
+        raise InvalidInput("a failed trial has no value; drop `value`, or tell state 'completed'",
+                           errors={"value": ["must be absent when state is failed"]})
+    return state
+
+
+def heartbeat(session: Session, name: str, number: int) -> Trial:
+    study = _study(session, name)
+    row = _running(session, study, number, "take heartbeats")
+    row.heartbeat_at = utcnow()
+    session.flush()
+    return repo.trial_from_row(row)
+
+
+@dataclass(frozen=True)
+class Reported:
+    prune: bool
+
+
+def report(session: Session, name: str, number: int, step: int, value: float) -> Reported:
+    """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
+    if not math.isfinite(value):
+        raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
+    study = _study(session, name)
+    row = _running(session, study, number, "take reports")
+    existing = session.scalars(select(ReportRow).where(ReportRow.trial_id == row.id, ReportRow.step == step)
+                               ).one_or_none()
+    if existing is not None and existing.value != value:
+        raise Conflict(f"trial {number} already reported {existing.value!r} at step {step}; "
+                       "report each step once (or use the next step)")
+    now = utcnow()
+    if existing is None:
+        session.add(ReportRow(trial_id=row.id, step=step, value=value, created_at=now))
+    row.heartbeat_at = now
+    session.flush()
+    if study.pruner is None:
+        return Reported(prune=False)
+    pruner = pruners.build(PluginRef(name=study.pruner["name"], options=study.pruner["options"]))
+    others = [t for t in repo.history(session, study.id) if t.number != number] if pruner.needs_history else []
+    trial = _with_reports(session, row)
+    return Reported(prune=pruner.should_prune(trial, others, Goal(study.goal)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTrial:
+    params: Mapping[str, Any]
+    value: float | None = None
+    state: TrialState | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Added:
+    imported: list[Trial]
+    enqueued: int
+    queue_length: int
+
+
+def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: Limits) -> Added:
+    """Enqueue parameter sets (no result) or import finished trials (with value or state)."""
+    if len(items) > limits.max_import:
+        raise InvalidInput(f"{len(items)} trials in one request is above the limit of {limits.max_import}; "
+                           "send them in several requests", errors={"trials": ["too many"]})
+    row = _study(session, name, lock=True)
+    space = SearchSpace.from_json(row.space)
+    now = utcnow()
+    imported: list[TrialRow] = []
+    enqueued = 0
+    for index, item in enumerate(items):
+        try:
+            params = space.validate_params(item.params)
+        except InvalidInput as exc:
+            raise type(exc)(f"trials[{index}].params do not fit the study's space: {exc.detail}",
+                            errors={f"trials[{index}].params.{k}": v for k, v in (exc.errors or {}).items()}
+                            ) from None
+        if item.value is None and item.state is None:
+            session.add(QueuedRow(study_id=row.id, params=params, user_metadata=item.metadata, created_at=now))
+            enqueued += 1
+            continue
+        try:
+            state = _told_state(item.value, item.state)
+        except InvalidInput as exc:
+            raise InvalidInput(f"trials[{index}]: {exc.detail}",
+                               errors={f"trials[{index}].{k}": v for k, v in (exc.errors or {}).items()}
+                               ) from None
+        imported.append(TrialRow(study_id=row.id, number=row.next_number, state=state.value, params=params,
+                                 value=item.value, created_at=now, finished_at=now, source="import",
+                                 user_metadata=item.metadata))
+        row.next_number += 1
+    session.add_all(imported)
+    session.flush()
+    queue_length = repo.count_queued(session, [row.id])[row.id]
+    return Added([repo.trial_from_row(r) for r in imported], enqueued, queue_length)
+
+
+def list_trials(session: Session, name: str, state: TrialState | None, limit: int,
+                cursor: str | None) -> Page[Trial]:
+    study = _study(session, name)
+    query = select(TrialRow).where(TrialRow.study_id == study.id, TrialRow.number > decode_cursor(cursor))
+    if state is not None:
+        query = query.where(TrialRow.state == state.value)
+    rows = list(session.scalars(query.order_by(TrialRow.number).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(repo.trials_with_reports(session, rows), encode_cursor(rows[-1].number) if more else None)
+
+
+def get_trial(session: Session, name: str, number: int) -> Trial:
+    study = _study(session, name)
+    return _with_reports(session, _trial(session, study, number))
+
+
+def best(session: Session, name: str) -> Trial:
+    study = _study(session, name)
+    row = repo.best_trial(session, study.id, Goal(study.goal))
+    if row is None:
+        raise NotFound(f"study {name!r} has no completed trial yet; tell a result first")
+    return _with_reports(session, row)
+
+
+def reap(sessions: sessionmaker[Session], name: str) -> None:
+    """Reap stale trials before a listing. A cheap read first, so a healthy study never takes the write lock."""
+    now = utcnow()
+    with transaction(sessions, write=False) as session:
+        row = repo.find_study(session, name)
+        if row is None or not repo.has_stale(session, row, now):
+            return
+    with transaction(sessions, write=True) as session:
+        row = repo.find_study(session, name)
+        if row is not None:
+            repo.reap_stale(session, row, now)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def check_name(field_name: str, value: str, limits: Limits) -> None:
+    """Names appear in URLs, logs and terminals: bounded, printable, no slash."""
+    problems = []
+    if not value.strip():
+        problems.append("must not be empty or only spaces")
+    if len(value) > limits.max_name_length:
+        problems.append(f"must be at most {limits.max_name_length} characters (got {len(value)})")
+    if any(ch in value for ch in "/\\") and field_name == "name":
+        problems.append("must not contain '/' or '\\' (it is part of the URL)")
+    if any(_is_control(ch) for ch in value):
+        problems.append("must not contain control characters")
+    if problems:
+        raise InvalidInput(f"{field_name} {problems[0]}", errors={field_name: problems})
+
+
+def _is_control(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return -1
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = data["after"]
+        if isinstance(after, int) and not isinstance(after, bool):
+            return after
+    except (ValueError, binascii.Error, KeyError, TypeError):
+        pass
+    raise InvalidInput("cursor is not one this service issued; pass `next_cursor` from the previous page "
+                       "unchanged, or omit it to start over", errors={"cursor": ["invalid cursor"]})
+
+
+def _study(session: Session, name: str, *, lock: bool = False) -> StudyRow:
+    row = repo.find_study(session, name, lock=lock)
+    if row is None:
+        raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
+    return row
+
+
+def _trial(session: Session, study: StudyRow, number: int, *, lock: bool = False) -> TrialRow:
+    row = repo.find_trial(session, study.id, number, lock=lock)
+    if row is None:
+        known = f"its trials are numbered 0..{study.next_number - 1}" if study.next_number else "it has no trials yet"
+        raise NotFound(f"study {study.name!r} has no trial {number}; {known}")
+    return row
+
+
+def _running(session: Session, study: StudyRow, number: int, what: str) -> TrialRow:
+    row = _trial(session, study, number, lock=True)
+    if row.state != TrialState.RUNNING.value:
+        why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if row.fail_reason else ""
+        raise Conflict(f"trial {number} is {row.state}{why}; only running trials {what}")
+    return row
+
+
+def _with_reports(session: Session, row: TrialRow) -> Trial:
+    return repo.trials_with_reports(session, [row])[0]
+

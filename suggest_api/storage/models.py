@@ -1,0 +1,118 @@
+"""Tables. The study row doubles as the ask lock and the trial-number counter (`next_number`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Plain JSON, also on PostgreSQL: JSONB would reorder keys, and params read best in the space's order.
+JSONType = JSON()
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONType, datetime: DateTime(), float: Double()}
+
+
+class StudyRow(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), unique=True)
+    space: Mapped[dict[str, Any]]
+    objective_name: Mapped[str] = mapped_column(String(1024))
+    goal: Mapped[str] = mapped_column(String(16))
+    suggester: Mapped[dict[str, Any]]
+    pruner: Mapped[dict[str, Any] | None]
+    seed: Mapped[int] = mapped_column(BigInteger)
+    heartbeat_timeout: Mapped[float]
+    next_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+
+
+class TrialRow(Base):
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        # Serves best (completed, ordered by value), counts by state and the stale-trial reaper.
+        Index("ix_trials_study_state_value", "study_id", "state", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]]
+    value: Mapped[float | None]
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    fail_reason: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(1024))
+    source: Mapped[str] = mapped_column(String(16))
+    user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+
+
+class ReportRow(Base):
+    """One intermediate value; its own table so a report never rewrites the trial's JSON."""
+
+    __tablename__ = "trial_reports"
+    __table_args__ = (UniqueConstraint("trial_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float]
+    created_at: Mapped[datetime]
+
+
+class QueuedRow(Base):
+    """Parameters a user enqueued; the next ask hands them out, oldest first, before the suggester runs."""
+
+    __tablename__ = "queued_params"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    params: Mapped[dict[str, Any]]
+    user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    created_at: Mapped[datetime]
+
+
+class IdempotencyRow(Base):
+    """The first answer to a request made with an Idempotency-Key, replayed to every retry."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(2048))
+    key: Mapped[str] = mapped_column(String(256))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,151 @@
+"""Queries, each taking the session first. Rows become domain objects here and nowhere else."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from suggest_api.space import SearchSpace
+from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, StudyRow, TrialRow
+from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
+
+STALE_REASON = "stale"
+
+
+def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow | None:
+    """`lock=True` takes the study row lock that serializes asks (FOR UPDATE; SQLite's BEGIN IMMEDIATE)."""
+    query = select(StudyRow).where(StudyRow.name == name)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
+
+
+def find_trial(session: Session, study_id: int, number: int, *, lock: bool = False) -> TrialRow | None:
+    if not 0 <= number <= MAX_TRIAL_NUMBER:
+        return None
+    query = select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.number == number)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def study_from_row(row: StudyRow, space: SearchSpace | None = None) -> Study:
+    pruner = PluginRef(name=row.pruner["name"], options=row.pruner["options"]) if row.pruner else None
+    return Study(
+        name=row.name,
+        space=space or SearchSpace.from_json(row.space),
+        objective_name=row.objective_name,
+        goal=Goal(row.goal),
+        suggester=PluginRef(name=row.suggester["name"], options=row.suggester["options"]),
+        pruner=pruner,
+        seed=row.seed,
+        heartbeat_timeout=row.heartbeat_timeout,
+        created_at=row.created_at,
+        metadata=row.user_metadata,
+    )
+
+
+def trial_from_row(row: TrialRow, reports: Sequence[Report] = ()) -> Trial:
+    return Trial(
+        number=row.number,
+        state=TrialState(row.state),
+        params=row.params,
+        value=row.value,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        fail_reason=row.fail_reason,
+        client_id=row.client_id,
+        metadata=row.user_metadata,
+        intermediate=tuple(reports),
+    )
+
+
+def trials_with_reports(session: Session, rows: Sequence[TrialRow]) -> list[Trial]:
+    """Attach intermediate reports with one query for the whole page, not one per trial."""
+    by_trial: dict[int, list[Report]] = defaultdict(list)
+    if rows:
+        query = (select(ReportRow).where(ReportRow.trial_id.in_([r.id for r in rows]))
+                 .order_by(ReportRow.trial_id, ReportRow.step))
+        for report in session.scalars(query):
+            by_trial[report.trial_id].append(Report(step=report.step, value=report.value))
+    return [trial_from_row(row, by_trial.get(row.id, ())) for row in rows]
+
+
+def stale_cutoff(study: StudyRow, now: datetime) -> datetime:
+    return now - timedelta(seconds=study.heartbeat_timeout)
+
+
+def has_stale(session: Session, study: StudyRow, now: datetime) -> bool:
+    query = select(TrialRow.id).where(
+        TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value,
+        TrialRow.heartbeat_at < stale_cutoff(study, now)).limit(1)
+    return session.scalar(query) is not None
+
+
+def reap_stale(session: Session, study: StudyRow, now: datetime) -> int:
+    """Fail running trials whose heartbeat is older than the timeout, in one conditional UPDATE."""
+    result = session.execute(
+        update(TrialRow)
+        .where(TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value,
+               TrialRow.heartbeat_at < stale_cutoff(study, now))
+        .values(state=TrialState.FAILED.value, fail_reason=STALE_REASON, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_trials(session: Session, study_ids: Iterable[int]) -> dict[int, TrialCounts]:
+    ids = list(study_ids)
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    if ids:
+        query = (select(TrialRow.study_id, TrialRow.state, func.count())
+                 .where(TrialRow.study_id.in_(ids)).group_by(TrialRow.study_id, TrialRow.state))
+        for study_id, state, n in session.execute(query):
+            counts[study_id][state] = n
+    return {i: TrialCounts(**counts.get(i, {})) for i in ids}
+
+
+def count_queued(session: Session, study_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(study_ids)
+    found: dict[int, int] = {}
+    if ids:
+        query = (select(QueuedRow.study_id, func.count()).where(QueuedRow.study_id.in_(ids))
+                 .group_by(QueuedRow.study_id))
+        found = {study_id: n for study_id, n in session.execute(query)}
+    return {i: found.get(i, 0) for i in ids}
+
+
+def best_trial(session: Session, study_id: int, goal: Goal) -> TrialRow | None:
+    order = TrialRow.value.asc() if goal is Goal.MINIMIZE else TrialRow.value.desc()
+    query = (select(TrialRow)
+             .where(TrialRow.study_id == study_id, TrialRow.state == TrialState.COMPLETED.value)
+             .order_by(order, TrialRow.number).limit(1))
+    return session.scalars(query).first()
+
+
+def history(session: Session, study_id: int) -> list[Trial]:
+    """Every trial of the study, running ones included, for suggesters that read the past."""
+    rows = session.scalars(select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number))
+    return [trial_from_row(row) for row in rows]
+
+
+def pop_queued(session: Session, study_id: int, limit: int) -> list[QueuedRow]:
+    """Take the oldest queued parameter sets; the caller holds the study lock, so no one else can."""
+    rows = list(session.scalars(select(QueuedRow).where(QueuedRow.study_id == study_id)
+                                .order_by(QueuedRow.id).limit(limit)))
+    if rows:
+        session.execute(delete(QueuedRow).where(QueuedRow.id.in_([r.id for r in rows])))
+    return rows
+
+
+def find_idempotency(session: Session, scope: str, key: str) -> IdempotencyRow | None:
+    query = select(IdempotencyRow).where(IdempotencyRow.scope == scope, IdempotencyRow.key == key)
+    return session.scalars(query).one_or_none()

@@ -1,0 +1,1 @@
+"""Suggesters: pure functions of (space, history, generators) -> parameter dicts."""

@@ -1,0 +1,87 @@
+"""Value objects shared by suggesters, storage and the API: no Flask, no SQL here."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from suggest_api.space import SearchSpace
+
+
+class TrialState(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+    @property
+    def finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+class Goal(enum.StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    step: int
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trial:
+    number: int
+    state: TrialState
+    params: Mapping[str, Any]
+    value: float | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    fail_reason: str | None = None
+    client_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    intermediate: tuple[Report, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginRef:
+    """A suggester or pruner as a study names it: registry name plus validated options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialCounts:
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    pruned: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.running + self.completed + self.failed + self.pruned
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """A study as stored: its definition plus what the API shows about its progress."""
+
+    name: str
+    space: SearchSpace
+    objective_name: str
+    goal: Goal
+    suggester: PluginRef
+    pruner: PluginRef | None
+    seed: int
+    heartbeat_timeout: float
+    created_at: datetime
+    metadata: Mapping[str, Any] | None = None
+    trial_counts: TrialCounts = TrialCounts()
+    queued: int = 0
+    best_trial: Trial | None = None
