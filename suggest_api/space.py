@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ MAX_STEPS = 2**50
 MAX_LOG_INT = 2**40
 #: A float step finer than max(|low|, |high|) / this cannot be told apart from float64 noise.
 MAX_STEP_RESOLUTION = 1e12
-#: Relative tolerance for "on the step grid" checks of floats.
+#: How far (in steps) a float may sit off its grid and still count as on it, when float64 noise is smaller.
 STEP_TOLERANCE = 1e-9
 
 _TYPES = ("float", "int", "categorical")
@@ -99,8 +100,11 @@ def _canonical(data: object) -> str:
 
 
 def _step_tolerance(low: float, high: float, step: float) -> float:
-    """How far (in steps) a float may sit from the grid: float64 noise grows with |bounds| / step."""
-    return STEP_TOLERANCE * max(1.0, max(abs(low), abs(high)) / step)
+    """How far (in steps) a float may sit off the grid: 1e-9, or well above float64 noise (|bounds| / step).
+
+    At most 64 * 2.2e-16 * 1e12 = 0.014 steps, given MAX_STEP_RESOLUTION.
+    """
+    return max(STEP_TOLERANCE, 64 * sys.float_info.epsilon * max(abs(low), abs(high)) / step)
 
 
 def _nudge(u: float, target: float, decode: Callable[[float], float]) -> float:
@@ -114,9 +118,18 @@ def _nudge(u: float, target: float, decode: Callable[[float], float]) -> float:
     return u
 
 
-def _tidy(x: float, step: float) -> float:
-    """Round far below the step, so that 0.1 * 3 reads 0.3 rather than 0.30000000000000004."""
-    return round(x, 12 - math.floor(math.log10(step)))
+def _tidy(x: float, step: float, scale: float) -> float:
+    """The shortest decimal within float64 noise of x, so that 0.1 * 3 reads 0.3, not 0.30000000000000004.
+
+    `scale` is max(|low|, |high|): the noise of low + k * step is a few ulps of it, not of x.
+    """
+    slack = 4 * math.ulp(scale)
+    first = -math.floor(math.log10(step))
+    for digits in range(first, first + 13):
+        rounded = round(x, digits)
+        if abs(rounded - x) <= slack:
+            return rounded
+    return x
 
 
 def _as_float(x: object) -> object:
@@ -192,7 +205,8 @@ class FloatParam(_ParamBase):
             return self.low
         if k >= n:
             return self.high
-        return min(max(_tidy(self.low + k * step, step), self.low), self.high)
+        x = _tidy(self.low + k * step, step, max(abs(self.low), abs(self.high)))
+        return min(max(x, self.low), self.high)
 
     def _decode_u(self, u: float) -> float:
         if self.step is not None:
@@ -851,8 +865,9 @@ def _check_float_step(path: str, label: str, low: float, high: float, step: floa
         problems.add(where, f"{label}: step ({step!r}) is larger than high - low ({span!r}); "
                             f"use a step of at most {span!r}")
     elif abs(q - n) > tol:
-        below = _tidy(low + math.floor(q) * step, step)
-        above = _tidy(low + math.ceil(q) * step, step)
+        scale = max(abs(low), abs(high), abs(low + math.ceil(q) * step))
+        below = _tidy(low + math.floor(q) * step, step, scale)
+        above = _tidy(low + math.ceil(q) * step, step, scale)
         problems.add(where, f"{label}: step ({step!r}) does not divide high - low ({span!r}); set high to "
                             f"about {below!r} or {above!r}, or choose another step")
     else:

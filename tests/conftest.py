@@ -52,13 +52,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         upgrade(engine)
         engine.dispose()
         return url
-    url: str = request.getfixturevalue("postgres_database")
-    engine = make_engine(url)
+    postgres: str = request.getfixturevalue("postgres_database")
+    engine = make_engine(postgres)
     with engine.begin() as connection:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    return postgres
 
 
 @pytest.fixture

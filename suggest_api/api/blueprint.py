@@ -5,7 +5,7 @@ from __future__ import annotations
 import http
 
 import flask_smorest
-from flask_smorest.spec import prepare_response  # type: ignore[attr-defined]
+from flask_smorest.spec import prepare_response
 
 from suggest_api.api.problems import PROBLEM_MIME
 from suggest_api.api.schemas import ProblemOut

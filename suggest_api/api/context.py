@@ -49,7 +49,7 @@ def respond(reply: Reply) -> flask.Response:
     if reply.body is None:
         response = flask.Response(status=reply.status)
     else:
-        response = flask.current_app.json.response(reply.body)
+        response = flask.jsonify(reply.body)
         response.status_code = reply.status
     if reply.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 import flask
-from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from suggest_api.errors import SuggestError
@@ -30,7 +31,7 @@ def problem(status: int, title: str, detail: str, *, type_: str = "about:blank",
     request_id = flask.g.get("request_id")
     if request_id:
         body["request_id"] = request_id
-    response = flask.current_app.json.response(body)
+    response = flask.jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_MIME
     response.headers.update(headers or {})

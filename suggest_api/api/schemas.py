@@ -30,7 +30,7 @@ def integer(**kwargs: Any) -> fields.Integer:
 class Number(fields.Float):
     """A finite JSON number: the string "1.0" is refused rather than coerced."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float | None:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         if isinstance(value, str):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)

@@ -62,3 +62,4 @@ class StrictParser(FlaskParser):
     def _handle_invalid_json_error(self, error: Any, req: flask.Request, *args: Any, **kwargs: Any) -> NoReturn:
         reason = getattr(error, "msg", str(error))
         abort(400, message=f"the body is not valid JSON: {reason}", errors={"body": [reason]})
+        raise AssertionError("abort() returned")

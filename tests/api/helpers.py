@@ -22,7 +22,7 @@ def study_body(name: str = "s", **overrides: Any) -> dict[str, Any]:
 def create(client: FlaskClient, name: str = "s", **overrides: Any) -> dict[str, Any]:
     response = client.post("/v1/studies", json=study_body(name, **overrides))
     assert response.status_code == 201, response.json
-    body: dict[str, Any] = response.json  # type: ignore[assignment]
+    body: dict[str, Any] = response.json
     return body
 
 

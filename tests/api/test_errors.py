@@ -26,7 +26,8 @@ def test_non_json_body_is_415(client: FlaskClient) -> None:
     assert "application/json" in problem["detail"]
 
 
-@pytest.mark.parametrize("raw", ['{"name": ', "[1, 2", '{"name": "s"} trailing', "\xff\xfe", '{"count": 1' + "0" * 5000 + "}"])
+@pytest.mark.parametrize("raw", ['{"name": ', "[1, 2", '{"name": "s"} trailing', "\xff\xfe",
+                                 '{"count": 1' + "0" * 5000 + "}"])
 def test_malformed_json_is_400(client: FlaskClient, raw: str) -> None:
     create(client)
     assert_problem(client.post("/v1/studies/s/ask", data=raw.encode("latin-1"), content_type="application/json"),
