@@ -354,7 +354,7 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
         raise InvalidInput(f"{len(items)} trials in one request is above the limit of {limits.max_import}; "
                            "send them in several requests", errors={"trials": ["too many"]})
     row = _study(session, name, lock=True)
-    space = SearchSpace.from_json(row.space)
+    space = repo.stored_space(row)
     now = utcnow()
     imported: list[TrialRow] = []
     enqueued = 0

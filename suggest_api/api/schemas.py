@@ -201,3 +201,11 @@ class ProblemOut(ma.Schema):
     detail = fields.String()
     errors = fields.Dict(metadata={"description": "Field name -> what is wrong with it."})
     request_id = fields.String()
+
+
+# Shared instances: building a marshmallow schema costs more than dumping with it.
+TRIAL_OUT = TrialOut()
+ASK_OUT = AskOut()
+ADDED_OUT = AddedOut()
+REPORTED_OUT = ReportedOut()
+STUDY_OUT = StudyOut()

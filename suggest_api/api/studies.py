@@ -10,7 +10,7 @@ from flask.views import MethodView
 from suggest_api import service
 from suggest_api.api.blueprint import Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
-from suggest_api.api.schemas import PageArgs, StudyIn, StudyOut, StudyPageOut
+from suggest_api.api.schemas import STUDY_OUT, PageArgs, StudyIn, StudyOut, StudyPageOut
 from suggest_api.service import Reply, StudyDefinition
 
 blp = Blueprint("studies", __name__, url_prefix="/v1", description="Create, list, read and delete studies.")
@@ -38,7 +38,7 @@ class Studies(MethodView):
         return respond(service.execute(
             rt.sessions,
             lambda s: service.create_study(s, definition, rt.settings.limits, rt.settings.default_heartbeat_timeout),
-            lambda created: Reply(201 if created.created else 200, StudyOut().dump(created.study)),
+            lambda created: Reply(201 if created.created else 200, STUDY_OUT.dump(created.study)),
             idempotency_key()))
 
     @blp.arguments(PageArgs, location="query")

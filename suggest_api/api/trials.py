@@ -11,6 +11,10 @@ from suggest_api import service
 from suggest_api.api.blueprint import Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import (
+    ADDED_OUT,
+    ASK_OUT,
+    REPORTED_OUT,
+    TRIAL_OUT,
     AddedOut,
     AskIn,
     AskOut,
@@ -45,7 +49,7 @@ class Ask(MethodView):
 
         def render(asked: service.Asked) -> Reply:
             ASKED.labels(asked.suggester).inc(len(asked.trials))
-            return Reply(201, AskOut().dump({"trials": asked.trials}))
+            return Reply(201, ASK_OUT.dump({"trials": asked.trials}))
 
         return respond(service.execute(
             rt.sessions, lambda s: service.ask(s, name, body["count"], body["client_id"], rt.settings.limits),
@@ -66,7 +70,7 @@ class Tell(MethodView):
         def render(told: service.Told) -> Reply:
             if told.changed:
                 TOLD.labels(told.suggester, told.trial.state.value).inc()
-            return Reply(200, TrialOut().dump(told.trial))
+            return Reply(200, TRIAL_OUT.dump(told.trial))
 
         return respond(service.execute(
             runtime().sessions,
@@ -86,7 +90,7 @@ class Trials(MethodView):
         items = [NewTrial(**item) for item in body["trials"]]
         return respond(service.execute(
             rt.sessions, lambda s: service.add_trials(s, name, items, rt.settings.limits),
-            lambda added: Reply(201, AddedOut().dump(added)), idempotency_key()))
+            lambda added: Reply(201, ADDED_OUT.dump(added)), idempotency_key()))
 
     @blp.arguments(TrialPageArgs, location="query")
     @blp.response(200, TrialPageOut)
@@ -116,7 +120,7 @@ class Heartbeat(MethodView):
     def post(self, name: str, number: int) -> flask.Response:
         """Keep a running trial alive (otherwise it is failed as stale after the study's heartbeat_timeout)"""
         return respond(service.execute(runtime().sessions, lambda s: service.heartbeat(s, name, number),
-                                       lambda trial: Reply(200, TrialOut().dump(trial))))
+                                       lambda trial: Reply(200, TRIAL_OUT.dump(trial))))
 
 
 @blp.route("/trials/<int:number>/report")
@@ -129,7 +133,7 @@ class ReportValue(MethodView):
         """Report an intermediate value; the answer says whether to stop (prune) the trial"""
         return respond(service.execute(
             runtime().sessions, lambda s: service.report(s, name, number, body["step"], body["value"]),
-            lambda reported: Reply(200, ReportedOut().dump(reported))))
+            lambda reported: Reply(200, REPORTED_OUT.dump(reported))))
 
 
 @blp.route("/best")

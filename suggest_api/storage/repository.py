@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -17,10 +19,14 @@ STALE_REASON = "stale"
 
 
 def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow | None:
-    """`lock=True` takes the study row lock that serializes asks (FOR UPDATE; SQLite's BEGIN IMMEDIATE)."""
+    """`lock=True` takes the study row lock that serializes asks.
+
+    PostgreSQL: FOR NO KEY UPDATE (ask changes only `next_number`, so foreign-key checks from trial
+    inserts elsewhere are not blocked). SQLite: the write transaction's BEGIN IMMEDIATE already holds it.
+    """
     query = select(StudyRow).where(StudyRow.name == name)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     return session.scalars(query).one_or_none()
 
 
@@ -36,11 +42,21 @@ def find_trial(session: Session, study_id: int, number: int, *, lock: bool = Fal
     return session.scalars(query).one_or_none()
 
 
+@lru_cache(maxsize=256)
+def _parse_space(canonical: str) -> SearchSpace:
+    return SearchSpace.from_json(json.loads(canonical))
+
+
+def stored_space(row: StudyRow) -> SearchSpace:
+    """The study's space, validated once per worker rather than on every ask."""
+    return _parse_space(json.dumps(row.space, sort_keys=True))
+
+
 def study_from_row(row: StudyRow, space: SearchSpace | None = None) -> Study:
     pruner = PluginRef(name=row.pruner["name"], options=row.pruner["options"]) if row.pruner else None
     return Study(
         name=row.name,
-        space=space or SearchSpace.from_json(row.space),
+        space=space or stored_space(row),
         objective_name=row.objective_name,
         goal=Goal(row.goal),
         suggester=PluginRef(name=row.suggester["name"], options=row.suggester["options"]),
