@@ -21,6 +21,11 @@ import numpy.typing as npt
 from suggest_api.config import Limits
 from suggest_api.errors import InvalidParams, InvalidSpace
 
+__all__ = [
+    "MAX_INT_MAGNITUDE", "MAX_LOG_INT", "MAX_STEPS", "MAX_STEP_RESOLUTION", "STEP_TOLERANCE",
+    "CategoricalParam", "FloatParam", "IntParam", "Param", "SearchSpace", "Unit", "Value", "sample_uniform",
+]
+
 Value: TypeAlias = float | int | str | bool
 Unit: TypeAlias = npt.NDArray[np.float64]
 
@@ -464,7 +469,7 @@ class SearchSpace:
         """Which columns of the cube belong to each param (declared order)."""
         return dict(self._slices)
 
-    def decode(self, u: Sequence[float] | npt.NDArray[np.floating[Any]]) -> dict[str, Value]:
+    def decode(self, u: Sequence[float] | npt.NDArray[Any]) -> dict[str, Value]:
         """Map a point of the cube (clipped into it) to valid params holding only the active ones."""
         point = np.asarray(u, dtype=np.float64)
         if point.shape != (self._dimension,):
@@ -505,7 +510,11 @@ class SearchSpace:
         return self._active(params)[param.name]
 
     def check_params(self, params: Mapping[str, object]) -> dict[str, list[str]]:
-        """Every problem with a params dict, keyed by param name; {} when it fits the space."""
+        """Every problem with a params dict, keyed by param name; {} when it fits the space.
+
+        A param whose parent is absent or has a bad value is neither required nor refused: the parent's
+        own error is the one to fix, and guessing about its children would only add noise.
+        """
         if not isinstance(params, Mapping):
             return {"$": [f"params must be an object mapping param names to values, got {_show(params)}"]}
         errors: dict[str, list[str]] = {}
@@ -513,24 +522,41 @@ class SearchSpace:
             if key not in self._by_name:
                 known = ", ".join(repr(n) for n in self.names[:20])
                 known += ", ..." if len(self.params) > 20 else ""
-                errors[str(key)] = [f"param {key!r} is not part of the search space; remove it "
+                errors[str(key)] = [f"param {_show(key)} is not part of the search space; remove it "
                                     f"(the space defines {known})"]
-        active = self._active(params)
         for p in self.params:
-            present = p.name in params
-            if active[p.name] and not present:
-                because = f" (it is active because {self._condition(p)})" if p.when else ""
-                errors[p.name] = [f"param {p.name!r} is missing; give it a value{because}"]
-            elif not active[p.name] and present:
-                reason = self._inactive_reason(p, params, active)
-                errors[p.name] = [f"param {p.name!r} is inactive here ({reason}; it applies only when "
-                                  f"{self._condition(p)}); remove it"]
-            elif present:
+            if p.name in params:
                 try:
                     p._normalize(params[p.name])
                 except _BadValue as exc:
                     errors[p.name] = [f"param {p.name!r}: {exc}"]
+        state: dict[str, bool | None] = {}  # active, inactive, or None: unknown (a parent is absent or bad)
+        for p in self._order:
+            state[p.name] = self._state(p, params, state, errors)
+            present = p.name in params
+            if state[p.name] is True and not present:
+                because = f" (it is active because {self._condition(p)})" if p.when else ""
+                errors[p.name] = [f"param {p.name!r} is missing; give it a value{because}"]
+            elif state[p.name] is False and present:
+                errors.setdefault(p.name, []).append(
+                    f"param {p.name!r} is inactive here ({self._inactive_reason(p, params, state)}; "
+                    f"it applies only when {self._condition(p)}); remove it")
         return errors
+
+    @staticmethod
+    def _state(p: Param, params: Mapping[str, object], state: Mapping[str, bool | None],
+               errors: Mapping[str, list[str]]) -> bool | None:
+        if not p.when:
+            return True
+        unknown = False
+        for parent, allowed in p.when.items():
+            if state[parent] is False:
+                return False
+            if state[parent] is None or parent not in params or parent in errors:
+                unknown = True
+            elif not _matches(params[parent], allowed):
+                return False
+        return None if unknown else True
 
     def validate_params(self, params: Mapping[str, object]) -> dict[str, Value]:
         """Params normalized (3.0 -> 3 for ints, floats snapped to their step); raises InvalidParams."""
@@ -547,16 +573,14 @@ class SearchSpace:
         return " and ".join(f"{parent!r} is one of {_show_list(values)}" for parent, values in p.when.items())
 
     @staticmethod
-    def _inactive_reason(p: Param, params: Mapping[str, object], active: Mapping[str, bool]) -> str:
+    def _inactive_reason(p: Param, params: Mapping[str, object], state: Mapping[str, bool | None]) -> str:
         assert p.when
         for parent, allowed in p.when.items():
-            if not active[parent]:
+            if state[parent] is False:
                 return f"its parent {parent!r} is itself inactive"
-            if parent not in params:
-                return f"its parent {parent!r} is absent"
-            if not _matches(params[parent], allowed):
-                return f"{parent!r} is {params[parent]!r}"
-        return "a condition does not hold"  # pragma: no cover - only reached if called for an active param
+            if parent in params and not _matches(params[parent], allowed):
+                return f"{parent!r} is {_show(params[parent])}"
+        return "a condition does not hold"  # pragma: no cover - only called for inactive params
 
 
 def sample_uniform(space: SearchSpace, rng: np.random.Generator) -> dict[str, Value]:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, StudyRow, TrialRow
 from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
@@ -42,9 +43,14 @@ def find_trial(session: Session, study_id: int, number: int, *, lock: bool = Fal
     return session.scalars(query).one_or_none()
 
 
+# A stored space passed the limits in force when its study was created; reloading it must not
+# apply today's (perhaps lower) limits, or a restart with new settings would lock a study out.
+_NO_LIMITS = Limits(max_params=2**62, max_choices=2**62, max_name_length=2**62)
+
+
 @lru_cache(maxsize=256)
 def _parse_space(canonical: str) -> SearchSpace:
-    return SearchSpace.from_json(json.loads(canonical))
+    return SearchSpace.from_json(json.loads(canonical), limits=_NO_LIMITS)
 
 
 def stored_space(row: StudyRow) -> SearchSpace:

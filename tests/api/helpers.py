@@ -22,14 +22,14 @@ def study_body(name: str = "s", **overrides: Any) -> dict[str, Any]:
 def create(client: FlaskClient, name: str = "s", **overrides: Any) -> dict[str, Any]:
     response = client.post("/v1/studies", json=study_body(name, **overrides))
     assert response.status_code == 201, response.json
-    body: dict[str, Any] = response.json
+    body: dict[str, Any] = response.get_json()
     return body
 
 
 def ask(client: FlaskClient, name: str = "s", count: int = 1, **extra: Any) -> list[dict[str, Any]]:
     response = client.post(f"/v1/studies/{name}/ask", json={"count": count, **extra})
     assert response.status_code == 201, response.json
-    trials: list[dict[str, Any]] = response.json["trials"]  # type: ignore[index]
+    trials: list[dict[str, Any]] = response.json["trials"]
     return trials
 
 
@@ -44,7 +44,7 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
     """A problem+json answer with the status, a detail, and (when given) the field named in `errors`."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
     assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.json
+    body: dict[str, Any] = response.get_json()
     assert body["status"] == status and body["title"] and body["detail"]
     assert "Traceback" not in response.get_data(as_text=True)
     if field is not None:

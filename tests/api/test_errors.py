@@ -100,3 +100,19 @@ def test_openapi_documents_every_endpoint(client: FlaskClient) -> None:
     assert "/docs/static/swagger-ui-bundle.js" in page
     with client.get("/docs/static/swagger-ui-bundle.js") as asset:
         assert asset.status_code == 200 and len(asset.get_data()) > 100_000
+
+
+def test_a_stored_study_outlives_a_lower_limit(database_url: str) -> None:
+    """Limits apply to new input; a study created under higher limits keeps working after a restart."""
+    space = {"params": [{"name": f"x{i}", "type": "float", "low": 0, "high": 1} for i in range(120)]}
+    generous = create_app(Settings(database_url=database_url, limits=Limits(max_params=150)))
+    assert generous.test_client().post("/v1/studies", json=study_body("s", space=space)).status_code == 201
+    generous.extensions["suggest_api"].engine.dispose()
+    default = create_app(Settings(database_url=database_url))  # max_params 100
+    client = default.test_client()
+    assert client.post("/v1/studies/s/ask", json={"count": 2}).status_code == 201
+    params = client.get("/v1/studies/s/trials/0").json["params"]
+    assert len(params) == 120
+    assert client.post("/v1/studies/s/trials", json={"trials": [{"params": params}]}).status_code == 201
+    assert_problem(client.post("/v1/studies", json=study_body("t", space=space)), 422)
+    default.extensions["suggest_api"].engine.dispose()
