@@ -9,10 +9,11 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from suggest_api import __version__
-from suggest_api.config import Settings
+from suggest_api.config import Limits, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="gunicorn worker processes (SUGGEST_WORKERS, default 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (SUGGEST_THREADS, default 4)")
     serve.add_argument("--log-level", help="SUGGEST_LOG_LEVEL, default INFO")
+    serve.add_argument("--default-heartbeat-timeout", type=float,
+                       help="seconds, for studies that name none (SUGGEST_DEFAULT_HEARTBEAT_TIMEOUT, default 300)")
+    for field in fields(Limits):
+        flag = "--" + field.name.replace("_", "-")
+        serve.add_argument(flag, type=int, help=f"SUGGEST_{field.name.upper()}, default {field.default}")
 
     migrate = commands.add_parser("migrate", help="bring the database schema to this version's head")
     _database_flag(migrate)
@@ -67,10 +73,13 @@ def _serve(settings: Settings) -> int:
     # Must be set before any worker imports prometheus_client (the app factory does, after fork).
     metrics_dir = tempfile.mkdtemp(prefix="suggest-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    master = os.getpid()
     try:
         _GunicornApp(settings).run()
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # Workers are forked inside run(): an exiting worker unwinds through this block too.
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -90,7 +99,8 @@ class _GunicornApp:
                     "timeout": 60,
                     "graceful_timeout": 30,
                     "keepalive": 5,
-                    "accesslog": None,
+                    "accesslog": None,  # the app logs each request as JSON, with its request id
+                    "control_socket_disable": True,  # one per user by default: servers side by side would clash
                     "errorlog": "-",
                     "loglevel": settings.log_level.lower(),
                     "child_exit": _child_exit,

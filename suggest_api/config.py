@@ -20,14 +20,11 @@ class Limits:
     max_choices: int = 1000
     max_name_length: int = 256
     max_import: int = 1000
-    max_page_size: int = 1000
-    max_grid_size: int = 10**12
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
-    auth: str = "off"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2

@@ -141,7 +141,7 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
     existing = repo.find_study(session, definition.name)
     if existing is not None:
         given = wanted | {k: v for k, v in optional.items() if v is not None}
-        differ = sorted(k for k, v in given.items() if getattr(existing, k) != v)
+        differ = sorted(k for k, v in given.items() if _json_text(getattr(existing, k)) != _json_text(v))
         if differ:
             names = ", ".join(_PUBLIC_FIELD.get(k, k) for k in differ)
             raise Conflict(f"study {definition.name!r} already exists with a different {names}; "
@@ -160,6 +160,11 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
     session.add(row)
     session.flush()
     return Created(summarize(session, row, space), created=True)
+
+
+def _json_text(value: Any) -> str:
+    """Compare stored and requested values as JSON: in Python True == 1, in a search space they differ."""
+    return json.dumps(value, sort_keys=True)
 
 
 _PUBLIC_FIELD = {"objective_name": "objective.name", "goal": "objective.goal", "user_metadata": "metadata"}

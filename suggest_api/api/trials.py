@@ -8,7 +8,7 @@ import flask
 from flask.views import MethodView
 
 from suggest_api import service
-from suggest_api.api.blueprint import Blueprint
+from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import (
     ADDED_OUT,
@@ -36,6 +36,7 @@ blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
 @blp.route("/ask")
 class Ask(MethodView):
     @blp.arguments(AskIn)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AskOut, description="New running trials.")
     @blp.alt_response(404, description="No such study.")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
@@ -59,6 +60,7 @@ class Ask(MethodView):
 @blp.route("/tell")
 class Tell(MethodView):
     @blp.arguments(TellIn)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, TrialOut, description="The finished trial.")
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial was already told a different result.")
@@ -82,6 +84,7 @@ class Tell(MethodView):
 @blp.route("/trials")
 class Trials(MethodView):
     @blp.arguments(TrialsIn)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AddedOut)
     @blp.alt_response(404, description="No such study.")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
@@ -109,6 +112,7 @@ class TrialItem(MethodView):
     @blp.alt_response(404, description="No such study or trial.")
     def get(self, name: str, number: int) -> Any:
         """Read one trial"""
+        service.reap(runtime().sessions, name)
         return service.read(runtime().sessions, lambda s: service.get_trial(s, name, number))
 
 
@@ -142,4 +146,5 @@ class Best(MethodView):
     @blp.alt_response(404, description="No such study, or no completed trial yet.")
     def get(self, name: str) -> Any:
         """The best completed trial"""
+        service.reap(runtime().sessions, name)
         return service.read(runtime().sessions, lambda s: service.best(s, name))

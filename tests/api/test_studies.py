@@ -31,6 +31,13 @@ def test_creating_the_same_study_again_returns_it_and_a_different_one_conflicts(
     assert "objective.goal" in problem["differing_fields"]
 
 
+def test_true_and_one_are_different_choices(client: FlaskClient) -> None:
+    space = {"params": [{"name": "flag", "type": "categorical", "choices": [1, "a"]}]}
+    create(client, space=space)
+    other = {"params": [{"name": "flag", "type": "categorical", "choices": [True, "a"]}]}
+    assert_problem(client.post("/v1/studies", json=study_body(space=other)), 409)
+
+
 def test_seed_is_drawn_when_omitted_and_kept(client: FlaskClient) -> None:
     body = study_body()
     del body["seed"]

@@ -142,6 +142,14 @@ def test_stale_trials_are_reaped_at_listing_and_a_late_tell_is_kept(client: Flas
     assert late.status_code == 200 and late.json["state"] == "completed" and late.json["fail_reason"] is None
 
 
+def test_reading_one_trial_reaps_it_too(client: FlaskClient) -> None:
+    create(client, heartbeat_timeout=0.2)
+    ask(client)
+    time.sleep(0.3)
+    trial = client.get("/v1/studies/s/trials/0").json
+    assert (trial["state"], trial["fail_reason"]) == ("failed", "stale")
+
+
 def test_stale_trials_are_reaped_at_ask(client: FlaskClient) -> None:
     create(client, heartbeat_timeout=0.2)
     ask(client)
