@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import http
+from typing import Any
 
 import flask_smorest
 from flask_smorest.spec import prepare_response
 
+from suggest_api.api.context import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from suggest_api.api.problems import PROBLEM_MIME
 from suggest_api.api.schemas import ProblemOut
 from suggest_api.api.strict_json import StrictParser
 
+#: Documents the header that makes a POST safe to retry (`@blp.doc(parameters=[IDEMPOTENCY_KEY])`).
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+    "description": "Makes a retry safe: a request repeated with the same key (and the same body) answers "
+                   "the first answer again, with `Idempotent-Replayed: true`, and creates nothing new. "
+                   "The same key with another body is refused (422). A UUID is a good choice.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
+}
+
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def alt_response(self, status_code: int, response: str | None = None, *, schema: Any = None,
+                     content_type: str | None = None, **kwargs: Any) -> Any:
+        """As flask-smorest's, but an error status given without a schema is documented with the body
+        every error has: a problem+json document (ProblemOut)."""
+        if response is None and schema is None and int(status_code) >= 400:
+            schema, content_type = ProblemOut, content_type or PROBLEM_MIME
+        return super().alt_response(status_code, response, schema=schema, content_type=content_type, **kwargs)
 
 
 class Api(flask_smorest.Api):

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from suggest_api.api.blueprint import Blueprint
 from suggest_api.api.context import runtime
 from suggest_api.api.problems import problem
+from suggest_api.api.schemas import HealthOut, ReadyOut
 from suggest_api.metrics import exposition
 from suggest_api.storage.migrate import current_revision
 
@@ -17,7 +18,7 @@ blp = Blueprint("ops", __name__, description="Health, readiness and metrics.")
 
 @blp.route("/healthz")
 class Health(MethodView):
-    @blp.response(200)
+    @blp.response(200, HealthOut)
     def get(self) -> flask.Response:
         """Liveness: the process answers (never touches the database)"""
         return flask.jsonify(status="ok")
@@ -25,8 +26,11 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
-    @blp.response(200)
-    @blp.alt_response(503, description="Shutting down, database unreachable, or schema not migrated.")
+    @blp.response(200, ReadyOut)
+    @blp.alt_response(503, description="Shutting down, database unreachable, or schema not migrated.",
+                      headers={"Retry-After": {"description": "Seconds to wait before asking again "
+                                                              "(absent when the schema is not migrated).",
+                                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}})
     def get(self) -> flask.Response:
         """Readiness: the database answers and its schema is at this version's migration head"""
         rt = runtime()
@@ -47,7 +51,8 @@ class Ready(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @blp.response(200, content_type="text/plain")
+    @blp.response(200, {"type": "string"}, content_type="text/plain",
+                  description="Prometheus text exposition format.")
     def get(self) -> flask.Response:
         """Prometheus metrics of every worker of this server"""
         body, content_type = exposition()

@@ -6,6 +6,7 @@ Semantic checks that need the stored study or runtime limits (the space, suggest
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -36,20 +37,36 @@ class Number(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class FinishedState(fields.String):
+    """completed, failed or pruned: what a tell or an import may set (running is not a result)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.OneOf(FINISHED_STATES), **kwargs)  # documented as the enum
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> TrialState:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text not in FINISHED_STATES:  # validators run after this method, so check before converting
+            raise ma.ValidationError(f"Must be one of: {', '.join(FINISHED_STATES)}.")
+        return TrialState(text)
+
+
 # --- requests ---------------------------------------------------------------------------------
 
 class ObjectiveIn(Strict):
-    name = fields.String(load_default="value", metadata={"description": "What the value measures."})
+    name = fields.String(load_default="value", metadata={"description": "What the value measures.",
+                                                         "minLength": 1, "example": "val_loss"})
     goal = fields.Enum(Goal, by_value=True, required=True)
 
 
 class PluginIn(Strict):
-    name = fields.String(required=True)
+    name = fields.String(required=True, metadata={"example": "random"})
     options = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class StudyIn(Strict):
-    name = fields.String(required=True, metadata={"description": "Unique; 1-256 characters, no '/'."})
+    name = fields.String(required=True, metadata={
+        "description": "Unique; 1-256 printable characters (not only spaces), no '/' or '\\'.",
+        "minLength": 1, "pattern": r"^[^/\\]+$", "example": "resnet-lr-sweep"})
     space = fields.Dict(required=True, metadata={
         "description": "Search space: {\"params\": [...]}; see the README for every parameter type.",
         "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]}})
@@ -70,13 +87,14 @@ class AskIn(Strict):
     count = integer(load_default=1, validate=validate.Range(min=1),
                     metadata={"description": "Trials to create (at most the service's limit, default 100)."})
     client_id = fields.String(load_default=None, allow_none=True,
-                              metadata={"description": "Free text to tell workers apart in listings."})
+                              metadata={"description": "Free text to tell workers apart in listings.",
+                                        "minLength": 1})
 
 
 class TellIn(Strict):
     number = integer(required=True, validate=validate.Range(0, INT32_MAX))
     value = Number(load_default=None, allow_none=True)
-    state = fields.Enum(TrialState, by_value=True, load_default=None, allow_none=True,
+    state = FinishedState(load_default=None, allow_none=True,
                         metadata={"description": "completed (default when value is given), failed or pruned."})
     metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
 
@@ -89,7 +107,7 @@ class ReportIn(Strict):
 class NewTrialIn(Strict):
     params = fields.Dict(keys=fields.String(), required=True)
     value = Number(load_default=None, allow_none=True)
-    state = fields.Enum(TrialState, by_value=True, load_default=None, allow_none=True)
+    state = FinishedState(load_default=None, allow_none=True)
     metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
 
 
@@ -109,24 +127,40 @@ class TrialPageArgs(PageArgs):
 
 
 # --- responses --------------------------------------------------------------------------------
+# Every field below is always present in an answer (None dumps as null), hence `required=True`:
+# the OpenAPI document then tells clients which keys they can rely on.
+
+
+
+class Timestamp(fields.DateTime):
+    """A UTC time in RFC 3339 with its offset (`2025-01-31T09:30:00.123456+00:00`).
+
+    The database stores naive UTC (SQLite keeps no time zone); the offset is attached on the way out.
+    """
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
 
 class ReportOut(ma.Schema):
-    step = fields.Integer()
-    value = fields.Float()
+    step = fields.Integer(required=True)
+    value = fields.Float(required=True)
 
 
 class TrialOut(ma.Schema):
     number = fields.Integer(required=True)
     state = fields.Enum(TrialState, by_value=True, required=True)
-    params = fields.Dict(required=True)
-    value = fields.Float(allow_none=True)
-    intermediate = fields.List(fields.Nested(ReportOut))
-    created_at = fields.DateTime(required=True)
-    finished_at = fields.DateTime(allow_none=True)
-    heartbeat_at = fields.DateTime(allow_none=True)
-    fail_reason = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    metadata = fields.Dict(allow_none=True)
+    params = fields.Dict(required=True, metadata={"description": "Only the active parameters."})
+    value = fields.Float(required=True, allow_none=True)
+    intermediate = fields.List(fields.Nested(ReportOut), required=True)
+    created_at = Timestamp(required=True)
+    finished_at = Timestamp(required=True, allow_none=True)
+    heartbeat_at = Timestamp(required=True, allow_none=True)
+    fail_reason = fields.String(required=True, allow_none=True)
+    client_id = fields.String(required=True, allow_none=True)
+    metadata = fields.Dict(required=True, allow_none=True)
 
 
 class ObjectiveOut(ma.Schema):
@@ -135,31 +169,36 @@ class ObjectiveOut(ma.Schema):
 
 
 class PluginOut(ma.Schema):
-    name = fields.String()
-    options = fields.Dict()
+    name = fields.String(required=True)
+    options = fields.Dict(required=True)
 
 
 class CountsOut(ma.Schema):
-    running = fields.Integer()
-    completed = fields.Integer()
-    failed = fields.Integer()
-    pruned = fields.Integer()
-    total = fields.Integer()
+    running = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    pruned = fields.Integer(required=True)
+    total = fields.Integer(required=True)
 
 
 class StudyOut(ma.Schema):
     name = fields.String(required=True)
-    space = fields.Method("dump_space", metadata={"type": "object"})
-    objective = fields.Method("dump_objective", metadata={"type": "object"})
-    suggester = fields.Nested(PluginOut)
-    pruner = fields.Nested(PluginOut, allow_none=True)
-    seed = fields.Integer()
-    heartbeat_timeout = fields.Float()
-    created_at = fields.DateTime()
-    metadata = fields.Dict(allow_none=True)
-    trial_counts = fields.Nested(CountsOut)
-    queued = fields.Integer(metadata={"description": "Enqueued parameter sets not yet handed out."})
-    best_trial = fields.Nested(TrialOut, allow_none=True)
+    space = fields.Method("dump_space", required=True, metadata={
+        "type": "object", "required": ["params"],
+        "properties": {"params": {"type": "array", "items": {"type": "object"}}},
+        "description": "The search space, normalized (defaults filled in)."})
+    objective = fields.Method("dump_objective", required=True, metadata={
+        "type": "object", "required": ["name", "goal"], "additionalProperties": False,
+        "properties": {"name": {"type": "string"}, "goal": {"enum": [g.value for g in Goal]}}})
+    suggester = fields.Nested(PluginOut, required=True)
+    pruner = fields.Nested(PluginOut, required=True, allow_none=True)
+    seed = fields.Integer(required=True)
+    heartbeat_timeout = fields.Float(required=True)
+    created_at = Timestamp(required=True)
+    metadata = fields.Dict(required=True, allow_none=True)
+    trial_counts = fields.Nested(CountsOut, required=True)
+    queued = fields.Integer(required=True, metadata={"description": "Enqueued parameter sets not yet handed out."})
+    best_trial = fields.Nested(TrialOut, required=True, allow_none=True)
 
     def dump_space(self, study: Any) -> Any:
         return study.space.to_json()
@@ -169,38 +208,50 @@ class StudyOut(ma.Schema):
 
 
 class StudyPageOut(ma.Schema):
-    studies = fields.List(fields.Nested(StudyOut))
-    next_cursor = fields.String(allow_none=True)
+    studies = fields.List(fields.Nested(StudyOut), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class TrialPageOut(ma.Schema):
-    trials = fields.List(fields.Nested(TrialOut))
-    next_cursor = fields.String(allow_none=True)
+    trials = fields.List(fields.Nested(TrialOut), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class AskOut(ma.Schema):
-    trials = fields.List(fields.Nested(TrialOut))
+    trials = fields.List(fields.Nested(TrialOut), required=True)
 
 
 class AddedOut(ma.Schema):
-    imported = fields.List(fields.Nested(TrialOut))
-    enqueued = fields.Integer()
-    queue_length = fields.Integer()
+    imported = fields.List(fields.Nested(TrialOut), required=True)
+    enqueued = fields.Integer(required=True)
+    queue_length = fields.Integer(required=True)
 
 
 class ReportedOut(ma.Schema):
     prune = fields.Boolean(required=True)
 
 
+class HealthOut(ma.Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadyOut(ma.Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready"]))
+    revision = fields.String(required=True, allow_none=True,
+                             metadata={"description": "The database schema's migration revision."})
+
+
 class ProblemOut(ma.Schema):
     """RFC 9457 problem details."""
 
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
+    type = fields.String(required=True, metadata={"description": "A URN per kind of problem, or about:blank."})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "What went wrong and what to change."})
     errors = fields.Dict(metadata={"description": "Field name -> what is wrong with it."})
     request_id = fields.String()
+    differing_fields = fields.List(fields.String(), metadata={
+        "description": "409 on create: the fields in which the existing study differs."})
 
 
 # Shared instances: building a marshmallow schema costs more than dumping with it.

@@ -8,7 +8,7 @@ import flask
 from flask.views import MethodView
 
 from suggest_api import service
-from suggest_api.api.blueprint import Blueprint
+from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import STUDY_OUT, PageArgs, StudyIn, StudyOut, StudyPageOut
 from suggest_api.service import Reply, StudyDefinition
@@ -19,6 +19,7 @@ blp = Blueprint("studies", __name__, url_prefix="/v1", description="Create, list
 @blp.route("/studies")
 class Studies(MethodView):
     @blp.arguments(StudyIn)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, StudyOut, description="The study was created.")
     @blp.alt_response(200, schema=StudyOut, description="An identical study already existed.")
     @blp.alt_response(409, description="A study of that name exists with another definition.")
