@@ -38,6 +38,9 @@ class Blueprint(flask_smorest.Blueprint):
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemOut
 
+    def _register_pagination_header(self) -> None:
+        """Nothing: lists page with `next_cursor` in the body, not flask-smorest's header pagination."""
+
     def _register_responses(self) -> None:
         """As flask-smorest's, but error responses are documented as application/problem+json."""
         for status in http.HTTPStatus:
