@@ -69,16 +69,18 @@ def execute(sessions: sessionmaker[Session], action: Callable[[Session], T], ren
                     prior = repo.find_idempotency(session, key.scope, key.key)
                     if prior is not None:
                         return _replay(prior, key)
-                reply = render(action(session))
-                if key is not None:
-                    session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
-                                               status=reply.status, body=reply.body, created_at=utcnow()))
-                    session.flush()
+                result = action(session)
+                if key is None:
+                    break  # render after commit: the study lock is held no longer than the writes need
+                reply = render(result)
+                session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
+                                           status=reply.status, body=reply.body, created_at=utcnow()))
+                session.flush()
                 return reply
         except IntegrityError:
             if attempt:
                 raise Conflict("a concurrent request changed the same data; retry the request") from None
-    raise AssertionError("unreachable")
+    return render(result)
 
 
 def read(sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
@@ -182,13 +184,12 @@ def summarize_many(session: Session, rows: Sequence[StudyRow],
                    spaces: Mapping[int, SearchSpace] | None = None) -> list[Study]:
     """Studies with their counts and best trial; counts and queue lengths in one query each."""
     counts = repo.count_trials(session, (r.id for r in rows))
-    queued = repo.count_queued(session, (r.id for r in rows))
     studies = []
     for row in rows:
         goal = Goal(row.goal)
         best = repo.best_trial(session, row.id, goal)
         base = repo.study_from_row(row, (spaces or {}).get(row.id))
-        studies.append(Study(**{**base.__dict__, "trial_counts": counts[row.id], "queued": queued[row.id],
+        studies.append(Study(**{**base.__dict__, "trial_counts": counts[row.id], "queued": row.queued,
                                 "best_trial": repo.trials_with_reports(session, [best])[0] if best else None}))
     return studies
 
@@ -221,7 +222,8 @@ class Asked:
 
 
 def ask(session: Session, name: str, count: int, client_id: str | None, limits: Limits) -> Asked:
-    """Lock the study, reap stale trials, hand out queued params first, then the suggester's."""
+    """Reserve numbers (taking the study lock), reap stale trials when due, hand out queued params
+    first, then the suggester's."""
     if count > limits.max_count:
         raise InvalidInput(f"count {count} is above the limit of {limits.max_count} trials per ask; "
                            "ask for fewer (or raise SUGGEST_MAX_COUNT)",
@@ -229,27 +231,28 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
     if client_id is not None:
         check_name("client_id", client_id, limits)
     now = utcnow()
-    row = _study(session, name, lock=True)
-    repo.reap_stale(session, row, now)
-    study = repo.study_from_row(row)
-    first = row.next_number
-    queued = repo.pop_queued(session, row.id, count)
+    study = repo.claim_numbers(session, name, count)
+    if study is None:
+        raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
+    if repo.reap_due(study, now):
+        repo.reap_stale(session, study, now)
+    first = study.next_number - count
+    queued = repo.pop_queued(session, study.id, count) if study.queued else []
     chosen: list[tuple[dict[str, Any], Mapping[str, Any] | None, str]] = [
         (q.params, q.user_metadata, "queue") for q in queued]
     if len(chosen) < count:
-        suggester = suggesters.build(study.suggester)
-        history = repo.history(session, row.id) if suggester.needs_history else []
+        suggester = suggesters.build(PluginRef(name=study.suggester["name"], options=study.suggester["options"]))
+        history = repo.history(session, study.id) if suggester.needs_history else []
         rngs = [trial_rng(study.seed, number) for number in range(first + len(chosen), first + count)]
         chosen += [(params, None, "suggester")
-                   for params in suggester.suggest(study.space, history, study.goal, rngs)]
-    rows = [TrialRow(study_id=row.id, number=first + i, state=TrialState.RUNNING.value, params=params,
+                   for params in suggester.suggest(repo.space_of(session, study), history, Goal(study.goal), rngs)]
+    rows = [TrialRow(study_id=study.id, number=first + i, state=TrialState.RUNNING.value, params=params,
                      created_at=now, heartbeat_at=now, client_id=client_id, source=source,
                      user_metadata=metadata)
             for i, (params, metadata, source) in enumerate(chosen)]
-    row.next_number = first + count
     session.add_all(rows)
     session.flush()
-    return Asked(study.suggester.name, [repo.trial_from_row(r) for r in rows])
+    return Asked(study.suggester["name"], [repo.trial_from_row(r) for r in rows])
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
          metadata: Mapping[str, Any] | None) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
-    study = _study(session, name)
+    study = _study_ref(session, name)
     row = _trial(session, study, number, lock=True)
     suggester = study.suggester["name"]
     late = row.state == TrialState.FAILED.value and row.fail_reason == repo.STALE_REASON
@@ -302,7 +305,7 @@ def _told_state(value: float | None, state: TrialState | None) -> TrialState:
 
 
 def heartbeat(session: Session, name: str, number: int) -> Trial:
-    study = _study(session, name)
+    study = _study_ref(session, name)
     row = _running(session, study, number, "take heartbeats")
     row.heartbeat_at = utcnow()
     session.flush()
@@ -318,7 +321,7 @@ def report(session: Session, name: str, number: int, step: int, value: float) ->
     """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
-    study = _study(session, name)
+    study = _study_ref(session, name)
     row = _running(session, study, number, "take reports")
     existing = session.scalars(select(ReportRow).where(ReportRow.trial_id == row.id, ReportRow.step == step)
                                ).one_or_none()
@@ -373,6 +376,7 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
         if item.value is None and item.state is None:
             session.add(QueuedRow(study_id=row.id, params=params, user_metadata=item.metadata, created_at=now))
             enqueued += 1
+            row.queued += 1
             continue
         try:
             state = _told_state(item.value, item.state)
@@ -386,13 +390,12 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
         row.next_number += 1
     session.add_all(imported)
     session.flush()
-    queue_length = repo.count_queued(session, [row.id])[row.id]
-    return Added([repo.trial_from_row(r) for r in imported], enqueued, queue_length)
+    return Added([repo.trial_from_row(r) for r in imported], enqueued, row.queued)
 
 
 def list_trials(session: Session, name: str, state: TrialState | None, limit: int,
                 cursor: str | None) -> Page[Trial]:
-    study = _study(session, name)
+    study = _study_ref(session, name)
     query = select(TrialRow).where(TrialRow.study_id == study.id, TrialRow.number > decode_cursor(cursor))
     if state is not None:
         query = query.where(TrialRow.state == state.value)
@@ -403,12 +406,12 @@ def list_trials(session: Session, name: str, state: TrialState | None, limit: in
 
 
 def get_trial(session: Session, name: str, number: int) -> Trial:
-    study = _study(session, name)
+    study = _study_ref(session, name)
     return _with_reports(session, _trial(session, study, number))
 
 
 def best(session: Session, name: str) -> Trial:
-    study = _study(session, name)
+    study = _study_ref(session, name)
     row = repo.best_trial(session, study.id, Goal(study.goal))
     if row is None:
         raise NotFound(f"study {name!r} has no completed trial yet; tell a result first")
@@ -419,13 +422,11 @@ def reap(sessions: sessionmaker[Session], name: str) -> None:
     """Reap stale trials before a listing. A cheap read first, so a healthy study never takes the write lock."""
     now = utcnow()
     with transaction(sessions, write=False) as session:
-        row = repo.find_study(session, name)
-        if row is None or not repo.has_stale(session, row, now):
+        study = repo.find_study_ref(session, name)
+        if study is None or not repo.has_stale(session, study, now):
             return
     with transaction(sessions, write=True) as session:
-        row = repo.find_study(session, name)
-        if row is not None:
-            repo.reap_stale(session, row, now)
+        repo.reap_stale(session, study, now)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -476,7 +477,14 @@ def _study(session: Session, name: str, *, lock: bool = False) -> StudyRow:
     return row
 
 
-def _trial(session: Session, study: StudyRow, number: int, *, lock: bool = False) -> TrialRow:
+def _study_ref(session: Session, name: str) -> repo.StudyRef:
+    study = repo.find_study_ref(session, name)
+    if study is None:
+        raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
+    return study
+
+
+def _trial(session: Session, study: repo.StudyRef, number: int, *, lock: bool = False) -> TrialRow:
     row = repo.find_trial(session, study.id, number, lock=lock)
     if row is None:
         known = f"its trials are numbered 0..{study.next_number - 1}" if study.next_number else "it has no trials yet"
@@ -484,7 +492,7 @@ def _trial(session: Session, study: StudyRow, number: int, *, lock: bool = False
     return row
 
 
-def _running(session: Session, study: StudyRow, number: int, what: str) -> TrialRow:
+def _running(session: Session, study: repo.StudyRef, number: int, what: str) -> TrialRow:
     row = _trial(session, study, number, lock=True)
     if row.state != TrialState.RUNNING.value:
         why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if row.fail_reason else ""

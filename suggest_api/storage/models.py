@@ -51,6 +51,10 @@ class StudyRow(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     heartbeat_timeout: Mapped[float]
     next_number: Mapped[int] = mapped_column(Integer, default=0)
+    #: Length of the study's queue, so an ask with nothing queued skips the queue table.
+    queued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When an ask last failed stale trials; asks reap at most every few seconds, not every time.
+    reaped_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +36,47 @@ def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow |
 MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
 
 
+@dataclass(frozen=True)
+class StudyRef:
+    """The study columns that trial operations need, read without decoding the study's definition."""
+
+    id: int
+    name: str
+    next_number: int
+    goal: str
+    suggester: dict[str, Any]
+    pruner: dict[str, Any] | None
+    seed: int
+    heartbeat_timeout: float
+    queued: int
+    reaped_at: datetime | None
+    created_at: datetime
+
+
+_REF_COLUMNS = (StudyRow.id, StudyRow.name, StudyRow.next_number, StudyRow.goal, StudyRow.suggester,
+                StudyRow.pruner, StudyRow.seed, StudyRow.heartbeat_timeout, StudyRow.queued, StudyRow.reaped_at,
+                StudyRow.created_at)
+
+
+def find_study_ref(session: Session, name: str) -> StudyRef | None:
+    row = session.execute(select(*_REF_COLUMNS).where(StudyRow.name == name)).one_or_none()
+    return StudyRef(*row) if row is not None else None
+
+
+def claim_numbers(session: Session, name: str, count: int) -> StudyRef | None:
+    """Reserve `count` trial numbers in one statement, which also takes the study's write lock.
+
+    PostgreSQL locks the updated row until commit, so concurrent asks of one study queue here and
+    nowhere else; SQLite's BEGIN IMMEDIATE already serializes writers. The returned `next_number`
+    is the value after the reservation: the new trials are numbered from `next_number - count`.
+    """
+    query = (update(StudyRow).where(StudyRow.name == name)
+             .values(next_number=StudyRow.next_number + count).returning(*_REF_COLUMNS)
+             .execution_options(synchronize_session=False))
+    row = session.execute(query).one_or_none()
+    return StudyRef(*row) if row is not None else None
+
+
 def find_trial(session: Session, study_id: int, number: int, *, lock: bool = False) -> TrialRow | None:
     if not 0 <= number <= MAX_TRIAL_NUMBER:
         return None
@@ -56,6 +99,21 @@ def _parse_space(canonical: str) -> SearchSpace:
 def stored_space(row: StudyRow) -> SearchSpace:
     """The study's space, validated once per worker rather than on every ask."""
     return _parse_space(json.dumps(row.space, sort_keys=True))
+
+
+_SPACES: dict[tuple[int, datetime], SearchSpace] = {}
+
+
+def space_of(session: Session, study: StudyRef) -> SearchSpace:
+    """A study's space never changes: read and validate it once per worker, keyed by the study's identity."""
+    key = (study.id, study.created_at)
+    space = _SPACES.get(key)
+    if space is None:
+        if len(_SPACES) >= 1024:
+            _SPACES.clear()
+        space = _SPACES[key] = _parse_space(json.dumps(session.scalar(
+            select(StudyRow.space).where(StudyRow.id == study.id)), sort_keys=True))
+    return space
 
 
 def study_from_row(row: StudyRow, space: SearchSpace | None = None) -> Study:
@@ -101,18 +159,28 @@ def trials_with_reports(session: Session, rows: Sequence[TrialRow]) -> list[Tria
     return [trial_from_row(row, by_trial.get(row.id, ())) for row in rows]
 
 
-def stale_cutoff(study: StudyRow, now: datetime) -> datetime:
+#: An ask reaps stale trials at most this often (and at most every quarter heartbeat timeout), so
+#: a busy study does not pay for the reaper's UPDATE on every ask.
+REAP_EVERY_S = 5.0
+
+
+def stale_cutoff(study: StudyRef | StudyRow, now: datetime) -> datetime:
     return now - timedelta(seconds=study.heartbeat_timeout)
 
 
-def has_stale(session: Session, study: StudyRow, now: datetime) -> bool:
+def reap_due(study: StudyRef, now: datetime) -> bool:
+    interval = min(study.heartbeat_timeout / 4, REAP_EVERY_S)
+    return study.reaped_at is None or (now - study.reaped_at).total_seconds() >= interval
+
+
+def has_stale(session: Session, study: StudyRef | StudyRow, now: datetime) -> bool:
     query = select(TrialRow.id).where(
         TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value,
         TrialRow.heartbeat_at < stale_cutoff(study, now)).limit(1)
     return session.scalar(query) is not None
 
 
-def reap_stale(session: Session, study: StudyRow, now: datetime) -> int:
+def reap_stale(session: Session, study: StudyRef | StudyRow, now: datetime) -> int:
     """Fail running trials whose heartbeat is older than the timeout, in one conditional UPDATE."""
     result = session.execute(
         update(TrialRow)
@@ -121,6 +189,8 @@ def reap_stale(session: Session, study: StudyRow, now: datetime) -> int:
         .values(state=TrialState.FAILED.value, fail_reason=STALE_REASON, finished_at=now)
         .execution_options(synchronize_session=False)
     )
+    session.execute(update(StudyRow).where(StudyRow.id == study.id).values(reaped_at=now)
+                    .execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -133,16 +203,6 @@ def count_trials(session: Session, study_ids: Iterable[int]) -> dict[int, TrialC
         for study_id, state, n in session.execute(query):
             counts[study_id][state] = n
     return {i: TrialCounts(**counts.get(i, {})) for i in ids}
-
-
-def count_queued(session: Session, study_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(study_ids)
-    found: dict[int, int] = {}
-    if ids:
-        query = (select(QueuedRow.study_id, func.count()).where(QueuedRow.study_id.in_(ids))
-                 .group_by(QueuedRow.study_id))
-        found = {study_id: n for study_id, n in session.execute(query)}
-    return {i: found.get(i, 0) for i in ids}
 
 
 def best_trial(session: Session, study_id: int, goal: Goal) -> TrialRow | None:
@@ -165,6 +225,8 @@ def pop_queued(session: Session, study_id: int, limit: int) -> list[QueuedRow]:
                                 .order_by(QueuedRow.id).limit(limit)))
     if rows:
         session.execute(delete(QueuedRow).where(QueuedRow.id.in_([r.id for r in rows])))
+        session.execute(update(StudyRow).where(StudyRow.id == study_id)
+                        .values(queued=StudyRow.queued - len(rows)).execution_options(synchronize_session=False))
     return rows
 
 
