@@ -1,0 +1,1 @@
+"""End-to-end tests: real `suggest-api` processes (gunicorn) on loopback ports, real databases."""
