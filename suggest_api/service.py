@@ -266,8 +266,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
          metadata: Mapping[str, Any] | None) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
-    study = _study_ref(session, name)
-    row = _trial(session, study, number, lock=True)
+    study, row = _locked_trial(session, name, number)
     suggester = study.suggester["name"]
     late = row.state == TrialState.FAILED.value and row.fail_reason == repo.STALE_REASON
     if row.state != TrialState.RUNNING.value and not late:
@@ -305,8 +304,7 @@ def _told_state(value: float | None, state: TrialState | None) -> TrialState:
 
 
 def heartbeat(session: Session, name: str, number: int) -> Trial:
-    study = _study_ref(session, name)
-    row = _running(session, study, number, "take heartbeats")
+    _, row = _running(session, name, number, "take heartbeats")
     row.heartbeat_at = utcnow()
     session.flush()
     return repo.trial_from_row(row)
@@ -321,8 +319,7 @@ def report(session: Session, name: str, number: int, step: int, value: float) ->
     """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
-    study = _study_ref(session, name)
-    row = _running(session, study, number, "take reports")
+    study, row = _running(session, name, number, "take reports")
     existing = session.scalars(select(ReportRow).where(ReportRow.trial_id == row.id, ReportRow.step == step)
                                ).one_or_none()
     if existing is not None and existing.value != value:
@@ -492,12 +489,20 @@ def _trial(session: Session, study: repo.StudyRef, number: int, *, lock: bool = 
     return row
 
 
-def _running(session: Session, study: repo.StudyRef, number: int, what: str) -> TrialRow:
-    row = _trial(session, study, number, lock=True)
+def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyRef, TrialRow]:
+    found = repo.lock_trial(session, name, number)
+    if found is None:
+        _trial(session, _study_ref(session, name), number)  # raises the NotFound that says which is missing
+        raise AssertionError("unreachable")
+    return found
+
+
+def _running(session: Session, name: str, number: int, what: str) -> tuple[repo.StudyRef, TrialRow]:
+    study, row = _locked_trial(session, name, number)
     if row.state != TrialState.RUNNING.value:
         why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if row.fail_reason else ""
         raise Conflict(f"trial {number} is {row.state}{why}; only running trials {what}")
-    return row
+    return study, row
 
 
 def _with_reports(session: Session, row: TrialRow) -> Trial:

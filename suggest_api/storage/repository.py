@@ -19,6 +19,7 @@ from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, Stu
 from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
 
 STALE_REASON = "stale"
+MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
 
 
 def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow | None:
@@ -31,9 +32,6 @@ def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow |
     if lock:
         query = query.with_for_update(key_share=True)
     return session.scalars(query).one_or_none()
-
-
-MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,16 @@ def claim_numbers(session: Session, name: str, count: int) -> StudyRef | None:
              .execution_options(synchronize_session=False))
     row = session.execute(query).one_or_none()
     return StudyRef(*row) if row is not None else None
+
+
+def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, TrialRow] | None:
+    """A trial, locked (FOR UPDATE OF trials), with its study's columns: one statement for tell and report."""
+    if not 0 <= number <= MAX_TRIAL_NUMBER:
+        return None
+    query = (select(TrialRow, *_REF_COLUMNS).join(StudyRow, StudyRow.id == TrialRow.study_id)
+             .where(StudyRow.name == name, TrialRow.number == number).with_for_update(of=TrialRow))
+    row = session.execute(query).one_or_none()
+    return (StudyRef(*row[1:]), row[0]) if row is not None else None
 
 
 def find_trial(session: Session, study_id: int, number: int, *, lock: bool = False) -> TrialRow | None:
