@@ -1,7 +1,8 @@
 """Fixtures: every database-backed test runs on SQLite and on a real PostgreSQL.
 
 PostgreSQL: one fresh database per test session (created beside SUGGEST_TEST_POSTGRES_URL's,
-dropped at the end), migrated once, its tables emptied before each test.
+dropped at the end), migrated once, its tables emptied before each test. `serve` starts real
+`suggest-api serve` processes (tests/servers.py) and always stops them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from suggest_api.config import Settings
 from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import Base
+from tests.servers import Server, StartServer, start_server
 
 POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
@@ -76,3 +78,19 @@ def app(settings: Settings) -> Iterator[flask.Flask]:
 @pytest.fixture
 def client(app: flask.Flask) -> flask.testing.FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[StartServer]:
+    """Start `suggest-api serve` processes; teardown stops every one, whether the test passed or not."""
+    started: list[Server] = []
+
+    def start(database_url: str, *, workers: int = 2, port_in_env: bool = False) -> Server:
+        return start_server(database_url, tmp_path, started, workers=workers, port_in_env=port_in_env)
+
+    try:
+        yield start
+    finally:
+        hung = [server.base_url for server in started if not server.stop()]
+    if hung:
+        pytest.fail(f"servers ignored SIGTERM and were killed: {hung}")

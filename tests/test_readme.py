@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.server import running_server
+from tests.servers import StartServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -74,20 +74,21 @@ def test_walkthrough_uses_the_base_variable_and_json_headers() -> None:
 
 
 @pytest.mark.slow
-def test_walkthrough_runs_as_written_against_a_real_server(database_url: str, tmp_path: Path) -> None:
+def test_walkthrough_runs_as_written_against_a_real_server(database_url: str, tmp_path: Path,
+                                                           serve: StartServer) -> None:
     require_tools("bash", "curl", "jq")
     script = walkthrough()
     told = re.search(r"^VALUE=(\S+)$", script, flags=re.M)
     study = re.search(r"/v1/studies/([^/\"]+)/tell", script)
     assert told and study, "the walkthrough should set VALUE=... and tell a study"
-    with running_server(database_url, tmp_path, workers=2) as server:
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
-                                env={**os.environ, "BASE": server.base_url}, capture_output=True, text=True,
-                                timeout=WALKTHROUGH_TIMEOUT_S, check=False)
-        assert result.returncode == 0, (f"the walkthrough failed ({result.returncode})\n--- stdout\n{result.stdout}"
-                                        f"\n--- stderr\n{result.stderr}\n--- server log\n{server.log()[-4000:]}")
-        completed = get_json(f"{server.base_url}/v1/studies/{study.group(1)}/trials?state=completed")["trials"]
-        best = get_json(f"{server.base_url}/v1/studies/{study.group(1)}/best")
+    server = serve(database_url, workers=2)
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
+                            env={**os.environ, "BASE": server.base_url}, capture_output=True, text=True,
+                            timeout=WALKTHROUGH_TIMEOUT_S, check=False)
+    assert result.returncode == 0, (f"the walkthrough failed ({result.returncode})\n--- stdout\n{result.stdout}"
+                                    f"\n--- stderr\n{result.stderr}\n--- server log\n{server.log_text[-4000:]}")
+    completed = get_json(f"{server.base_url}/v1/studies/{study.group(1)}/trials?state=completed")["trials"]
+    best = get_json(f"{server.base_url}/v1/studies/{study.group(1)}/best")
     assert [trial["value"] for trial in completed] == [float(told.group(1))]
     assert best["number"] == completed[0]["number"]
     assert "same study again: HTTP 200" in result.stdout

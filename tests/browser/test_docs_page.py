@@ -13,12 +13,11 @@ import shutil
 import struct
 import subprocess
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser.server import Server, running_server
+from tests.servers import Server, StartServer
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +40,10 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture
+def server(serve: StartServer, tmp_path: Path) -> Server:
     chromium()  # skip before starting a server for nothing
-    workdir = tmp_path_factory.mktemp("docs-server")
-    with running_server(f"sqlite:///{workdir / 'suggest.db'}", workdir, workers=1) as running:
-        yield running
+    return serve(f"sqlite:///{tmp_path / 'suggest.db'}", workers=1)
 
 
 def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -86,7 +83,7 @@ def test_docs_page_screenshot_is_a_real_picture(server: Server, tmp_path: Path) 
 def served_paths(server: Server) -> set[str]:
     """Paths the service answered with 200, from its JSON access log lines."""
     paths = set()
-    for line in server.log().splitlines():
+    for line in server.log_lines():
         try:
             entry = json.loads(line)
         except ValueError:  # gunicorn's own plain-text lines

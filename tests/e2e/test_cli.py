@@ -8,7 +8,8 @@ import pytest
 import requests
 
 import suggest_api
-from tests.e2e.support import StartServer, call, expect, run_cli
+from tests.e2e.support import call, expect
+from tests.servers import StartServer, run_cli
 
 
 @pytest.mark.slow

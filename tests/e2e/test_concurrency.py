@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.support import Reply, StartServer, all_trials, call, expect, in_threads, study_body
+from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
+from tests.servers import StartServer
 
 
 @dataclass

@@ -16,7 +16,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.e2e.support import Server, StartServer, call, expect, in_threads, study_body
+from tests.e2e.support import call, expect, in_threads, study_body
+from tests.servers import Server, StartServer
 
 ASK_ENDPOINT = "/v1/studies/<name>/ask"  # the route template is the label, not the concrete path
 GUNICORN_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[[A-Z]+\] ")
