@@ -14,7 +14,7 @@ import json
 import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -28,7 +28,7 @@ from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import repository as repo
 from suggest_api.storage.database import transaction
-from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, StudyRow, TrialRow
+from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
 from suggest_api.suggesters.base import trial_rng
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import Goal, PluginRef, Study, Trial, TrialState
@@ -190,7 +190,7 @@ def summarize_many(session: Session, rows: Sequence[StudyRow],
         best = repo.best_trial(session, row.id, goal)
         base = repo.study_from_row(row, (spaces or {}).get(row.id))
         studies.append(Study(**{**base.__dict__, "trial_counts": counts[row.id], "queued": row.queued,
-                                "best_trial": repo.trials_with_reports(session, [best])[0] if best else None}))
+                                "best_trial": repo.with_reports(session, row.id, [best])[0] if best else None}))
     return studies
 
 
@@ -246,13 +246,11 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
         rngs = [trial_rng(study.seed, number) for number in range(first + len(chosen), first + count)]
         chosen += [(params, None, "suggester")
                    for params in suggester.suggest(repo.space_of(session, study), history, Goal(study.goal), rngs)]
-    rows = [TrialRow(study_id=study.id, number=first + i, state=TrialState.RUNNING.value, params=params,
-                     created_at=now, heartbeat_at=now, client_id=client_id, source=source,
-                     user_metadata=metadata)
-            for i, (params, metadata, source) in enumerate(chosen)]
-    session.add_all(rows)
-    session.flush()
-    return Asked(study.suggester["name"], [repo.trial_from_row(r) for r in rows])
+    trials = [Trial(number=first + i, state=TrialState.RUNNING, params=params, created_at=now, heartbeat_at=now,
+                    client_id=client_id, metadata=metadata)
+              for i, (params, metadata, _) in enumerate(chosen)]
+    repo.insert_trials(session, study.id, trials, [source for _, _, source in chosen])
+    return Asked(study.suggester["name"], trials)
 
 
 @dataclass(frozen=True)
@@ -266,21 +264,20 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
          metadata: Mapping[str, Any] | None) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
-    study, row = _locked_trial(session, name, number)
+    study, _, trial = _locked_trial(session, name, number)
     suggester = study.suggester["name"]
-    late = row.state == TrialState.FAILED.value and row.fail_reason == repo.STALE_REASON
-    if row.state != TrialState.RUNNING.value and not late:
-        if row.state == state.value and row.value == value:
-            return Told(suggester, _with_reports(session, row), changed=False)
-        told = f"{row.state}" + (f" with value {row.value!r}" if row.value is not None else "")
+    late = trial.state is TrialState.FAILED and trial.fail_reason == repo.STALE_REASON
+    if trial.state is not TrialState.RUNNING and not late:
+        if trial.state is state and trial.value == value:
+            return Told(suggester, repo.with_reports(session, study.id, [trial])[0], changed=False)
+        told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "")
         raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
                        "result cannot be replaced (telling the same result again is allowed)")
     # A trial reaped as stale whose trainer reports late still did the work: keep its result.
-    row.state, row.value, row.finished_at, row.fail_reason = state.value, value, utcnow(), None
-    if metadata:
-        row.user_metadata = {**(row.user_metadata or {}), **metadata}
-    session.flush()
-    return Told(suggester, _with_reports(session, row), changed=True)
+    merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
+    trial = replace(trial, state=state, value=value, finished_at=utcnow(), fail_reason=None, metadata=merged)
+    repo.update_trial(session, study.id, trial)
+    return Told(suggester, repo.with_reports(session, study.id, [trial])[0], changed=True)
 
 
 def _told_state(value: float | None, state: TrialState | None) -> TrialState:
@@ -304,10 +301,10 @@ def _told_state(value: float | None, state: TrialState | None) -> TrialState:
 
 
 def heartbeat(session: Session, name: str, number: int) -> Trial:
-    _, row = _running(session, name, number, "take heartbeats")
-    row.heartbeat_at = utcnow()
-    session.flush()
-    return repo.trial_from_row(row)
+    study, _, trial = _running(session, name, number, "take heartbeats")
+    trial = replace(trial, heartbeat_at=utcnow())
+    repo.update_trial(session, study.id, trial)
+    return repo.with_reports(session, study.id, [trial])[0]
 
 
 @dataclass(frozen=True)
@@ -319,22 +316,21 @@ def report(session: Session, name: str, number: int, step: int, value: float) ->
     """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
-    study, row = _running(session, name, number, "take reports")
-    existing = session.scalars(select(ReportRow).where(ReportRow.trial_id == row.id, ReportRow.step == step)
-                               ).one_or_none()
-    if existing is not None and existing.value != value:
-        raise Conflict(f"trial {number} already reported {existing.value!r} at step {step}; "
+    study, trial_id, trial = _running(session, name, number, "take reports")
+    existing = repo.report_value(session, trial_id, step)
+    if existing is not None and existing != value:
+        raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
                        "report each step once (or use the next step)")
     now = utcnow()
     if existing is None:
-        session.add(ReportRow(trial_id=row.id, step=step, value=value, created_at=now))
-    row.heartbeat_at = now
-    session.flush()
+        repo.add_report(session, trial_id, step, value, now)
+    trial = replace(trial, heartbeat_at=now)
+    repo.update_trial(session, study.id, trial)
     if study.pruner is None:
         return Reported(prune=False)
     pruner = pruners.build(PluginRef(name=study.pruner["name"], options=study.pruner["options"]))
     others = [t for t in repo.history(session, study.id) if t.number != number] if pruner.needs_history else []
-    trial = _with_reports(session, row)
+    [trial] = repo.with_reports(session, study.id, [trial])
     return Reported(prune=pruner.should_prune(trial, others, Goal(study.goal)))
 
 
@@ -361,7 +357,7 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
     row = _study(session, name, lock=True)
     space = repo.stored_space(row)
     now = utcnow()
-    imported: list[TrialRow] = []
+    imported: list[Trial] = []
     enqueued = 0
     for index, item in enumerate(items):
         try:
@@ -381,38 +377,34 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
             raise InvalidInput(f"trials[{index}]: {exc.detail}",
                                errors={f"trials[{index}].{k}": v for k, v in (exc.errors or {}).items()}
                                ) from None
-        imported.append(TrialRow(study_id=row.id, number=row.next_number, state=state.value, params=params,
-                                 value=item.value, created_at=now, finished_at=now, source="import",
-                                 user_metadata=item.metadata))
+        imported.append(Trial(number=row.next_number, state=state, params=params, value=item.value,
+                              created_at=now, finished_at=now, metadata=item.metadata))
         row.next_number += 1
-    session.add_all(imported)
     session.flush()
-    return Added([repo.trial_from_row(r) for r in imported], enqueued, row.queued)
+    repo.insert_trials(session, row.id, imported, ["import"] * len(imported))
+    return Added(imported, enqueued, row.queued)
 
 
 def list_trials(session: Session, name: str, state: TrialState | None, limit: int,
                 cursor: str | None) -> Page[Trial]:
     study = _study_ref(session, name)
-    query = select(TrialRow).where(TrialRow.study_id == study.id, TrialRow.number > decode_cursor(cursor))
-    if state is not None:
-        query = query.where(TrialRow.state == state.value)
-    rows = list(session.scalars(query.order_by(TrialRow.number).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(repo.trials_with_reports(session, rows), encode_cursor(rows[-1].number) if more else None)
+    trials = repo.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1)
+    more = len(trials) > limit
+    trials = trials[:limit]
+    return Page(repo.with_reports(session, study.id, trials), encode_cursor(trials[-1].number) if more else None)
 
 
 def get_trial(session: Session, name: str, number: int) -> Trial:
     study = _study_ref(session, name)
-    return _with_reports(session, _trial(session, study, number))
+    return repo.with_reports(session, study.id, [_trial(session, study, number)])[0]
 
 
 def best(session: Session, name: str) -> Trial:
     study = _study_ref(session, name)
-    row = repo.best_trial(session, study.id, Goal(study.goal))
-    if row is None:
+    trial = repo.best_trial(session, study.id, Goal(study.goal))
+    if trial is None:
         raise NotFound(f"study {name!r} has no completed trial yet; tell a result first")
-    return _with_reports(session, row)
+    return repo.with_reports(session, study.id, [trial])[0]
 
 
 def reap(sessions: sessionmaker[Session], name: str) -> None:
@@ -481,15 +473,15 @@ def _study_ref(session: Session, name: str) -> repo.StudyRef:
     return study
 
 
-def _trial(session: Session, study: repo.StudyRef, number: int, *, lock: bool = False) -> TrialRow:
-    row = repo.find_trial(session, study.id, number, lock=lock)
-    if row is None:
+def _trial(session: Session, study: repo.StudyRef, number: int) -> Trial:
+    trial = repo.find_trial(session, study.id, number)
+    if trial is None:
         known = f"its trials are numbered 0..{study.next_number - 1}" if study.next_number else "it has no trials yet"
         raise NotFound(f"study {study.name!r} has no trial {number}; {known}")
-    return row
+    return trial
 
 
-def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyRef, TrialRow]:
+def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyRef, int, Trial]:
     found = repo.lock_trial(session, name, number)
     if found is None:
         _trial(session, _study_ref(session, name), number)  # raises the NotFound that says which is missing
@@ -497,14 +489,9 @@ def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyR
     return found
 
 
-def _running(session: Session, name: str, number: int, what: str) -> tuple[repo.StudyRef, TrialRow]:
-    study, row = _locked_trial(session, name, number)
-    if row.state != TrialState.RUNNING.value:
-        why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if row.fail_reason else ""
-        raise Conflict(f"trial {number} is {row.state}{why}; only running trials {what}")
-    return study, row
-
-
-def _with_reports(session: Session, row: TrialRow) -> Trial:
-    return repo.trials_with_reports(session, [row])[0]
-
+def _running(session: Session, name: str, number: int, what: str) -> tuple[repo.StudyRef, int, Trial]:
+    study, trial_id, trial = _locked_trial(session, name, number)
+    if trial.state is not TrialState.RUNNING:
+        why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if trial.fail_reason else ""
+        raise Conflict(f"trial {number} is {trial.state.value}{why}; only running trials {what}")
+    return study, trial_id, trial

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
-from suggest_api.storage.models import IdempotencyRow, QueuedRow, ReportRow, StudyRow, TrialRow
+from suggest_api.storage.models import Base, IdempotencyRow, QueuedRow, StudyRow, TrialRow
 from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
 
 STALE_REASON = "stale"
@@ -51,13 +51,41 @@ class StudyRef:
     created_at: datetime
 
 
-_REF_COLUMNS = (StudyRow.id, StudyRow.name, StudyRow.next_number, StudyRow.goal, StudyRow.suggester,
-                StudyRow.pruner, StudyRow.seed, StudyRow.heartbeat_timeout, StudyRow.queued, StudyRow.reaped_at,
-                StudyRow.created_at)
+# The hot path (every ask, tell, heartbeat and report) runs Core statements built once, here, with bound
+# parameters: building SQLAlchemy expressions per request, and the ORM's identity map and unit of work,
+# cost more than the queries themselves. Everything else about studies uses the ORM.
+STUDIES = Base.metadata.tables["studies"]
+TRIALS = Base.metadata.tables["trials"]
+REPORTS = Base.metadata.tables["trial_reports"]
+_TRIAL_COLUMNS = tuple(TRIALS.c)
+_REF_COLUMNS = tuple(STUDIES.c[name] for name in StudyRef.__dataclass_fields__)
+
+_FIND_REF = select(*_REF_COLUMNS).where(STUDIES.c.name == bindparam("study_name"))
+_CLAIM = (update(STUDIES).where(STUDIES.c.name == bindparam("study_name"))
+          .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS))
+_LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS).join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
+               .where(STUDIES.c.name == bindparam("study_name"), TRIALS.c.number == bindparam("trial_number"))
+               .with_for_update(of=TRIALS))
+_FIND_TRIAL = select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
+                                   TRIALS.c.number == bindparam("trial_number"))
+_UPDATE_TRIAL = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                      TRIALS.c.number == bindparam("trial_number"))
+                 .values(state=bindparam("new_state"), value=bindparam("new_value"),
+                         finished_at=bindparam("new_finished_at"), heartbeat_at=bindparam("new_heartbeat_at"),
+                         fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata")))
+_REPORTS_OF = (select(TRIALS.c.number, REPORTS.c.step, REPORTS.c.value)
+               .join(TRIALS, TRIALS.c.id == REPORTS.c.trial_id)
+               .where(TRIALS.c.study_id == bindparam("study_id"),
+                      TRIALS.c.number.in_(bindparam("numbers", expanding=True)))
+               .order_by(TRIALS.c.number, REPORTS.c.step))
+_REPORT_VALUE = select(REPORTS.c.value).where(REPORTS.c.trial_id == bindparam("trial_id"),
+                                              REPORTS.c.step == bindparam("report_step"))
+_INSERT_TRIALS = insert(TRIALS)
+_INSERT_REPORT = insert(REPORTS)
 
 
 def find_study_ref(session: Session, name: str) -> StudyRef | None:
-    row = session.execute(select(*_REF_COLUMNS).where(StudyRow.name == name)).one_or_none()
+    row = session.connection().execute(_FIND_REF, {"study_name": name}).one_or_none()
     return StudyRef(*row) if row is not None else None
 
 
@@ -68,30 +96,100 @@ def claim_numbers(session: Session, name: str, count: int) -> StudyRef | None:
     nowhere else; SQLite's BEGIN IMMEDIATE already serializes writers. The returned `next_number`
     is the value after the reservation: the new trials are numbered from `next_number - count`.
     """
-    query = (update(StudyRow).where(StudyRow.name == name)
-             .values(next_number=StudyRow.next_number + count).returning(*_REF_COLUMNS)
-             .execution_options(synchronize_session=False))
-    row = session.execute(query).one_or_none()
+    row = session.connection().execute(_CLAIM, {"study_name": name, "count": count}).one_or_none()
     return StudyRef(*row) if row is not None else None
 
 
-def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, TrialRow] | None:
-    """A trial, locked (FOR UPDATE OF trials), with its study's columns: one statement for tell and report."""
-    if not 0 <= number <= MAX_TRIAL_NUMBER:
-        return None
-    query = (select(TrialRow, *_REF_COLUMNS).join(StudyRow, StudyRow.id == TrialRow.study_id)
-             .where(StudyRow.name == name, TrialRow.number == number).with_for_update(of=TrialRow))
-    row = session.execute(query).one_or_none()
-    return (StudyRef(*row[1:]), row[0]) if row is not None else None
+def trial_from_row(row: Any, reports: Sequence[Report] = ()) -> Trial:
+    """A Trial from a row holding the trials table's columns (first, in table order)."""
+    m = row._mapping
+    return Trial(number=m["number"], state=TrialState(m["state"]), params=m["params"], value=m["value"],
+                 created_at=m["created_at"], finished_at=m["finished_at"], heartbeat_at=m["heartbeat_at"],
+                 fail_reason=m["fail_reason"], client_id=m["client_id"], metadata=m["metadata"],
+                 intermediate=tuple(reports))
 
 
-def find_trial(session: Session, study_id: int, number: int, *, lock: bool = False) -> TrialRow | None:
+def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, int, Trial] | None:
+    """A trial, locked (FOR UPDATE OF trials), its row id and its study's columns, in one statement."""
     if not 0 <= number <= MAX_TRIAL_NUMBER:
         return None
-    query = select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.number == number)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    row = session.connection().execute(_LOCK_TRIAL, {"study_name": name, "trial_number": number}).one_or_none()
+    if row is None:
+        return None
+    return StudyRef(*row[len(_TRIAL_COLUMNS):]), row.id, trial_from_row(row)
+
+
+def find_trial(session: Session, study_id: int, number: int) -> Trial | None:
+    if not 0 <= number <= MAX_TRIAL_NUMBER:
+        return None
+    row = session.connection().execute(_FIND_TRIAL, {"study_id": study_id, "trial_number": number}).one_or_none()
+    return trial_from_row(row) if row is not None else None
+
+
+def page_trials(session: Session, study_id: int, after: int, state: TrialState | None, limit: int) -> list[Trial]:
+    query = select(TRIALS).where(TRIALS.c.study_id == study_id, TRIALS.c.number > after)
+    if state is not None:
+        query = query.where(TRIALS.c.state == state.value)
+    rows = session.connection().execute(query.order_by(TRIALS.c.number).limit(limit))
+    return [trial_from_row(row) for row in rows]
+
+
+def history(session: Session, study_id: int) -> list[Trial]:
+    """Every trial of the study, running ones included, for suggesters that read the past."""
+    rows = session.connection().execute(
+        select(TRIALS).where(TRIALS.c.study_id == study_id).order_by(TRIALS.c.number))
+    return [trial_from_row(row) for row in rows]
+
+
+def best_trial(session: Session, study_id: int, goal: Goal) -> Trial | None:
+    order = TRIALS.c.value.asc() if goal is Goal.MINIMIZE else TRIALS.c.value.desc()
+    query = (select(TRIALS)
+             .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.COMPLETED.value)
+             .order_by(order, TRIALS.c.number).limit(1))
+    row = session.connection().execute(query).one_or_none()
+    return trial_from_row(row) if row is not None else None
+
+
+def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> list[Trial]:
+    """Attach intermediate reports with one query for the whole page, not one per trial."""
+    by_number: dict[int, list[Report]] = defaultdict(list)
+    if trials:
+        found = session.connection().execute(
+            _REPORTS_OF, {"study_id": study_id, "numbers": [t.number for t in trials]})
+        for number, step, value in found:
+            by_number[number].append(Report(step=step, value=value))
+    return [replace(t, intermediate=tuple(by_number[t.number])) if t.number in by_number else t for t in trials]
+
+
+def insert_trials(session: Session, study_id: int, trials: Sequence[Trial], source: Sequence[str]) -> None:
+    """Insert new trials with one executemany; `source` says where each one's params came from."""
+    if not trials:
+        return
+    session.connection().execute(_INSERT_TRIALS, [
+        {"study_id": study_id, "number": t.number, "state": t.state.value, "params": t.params, "value": t.value,
+         "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
+         "client_id": t.client_id, "source": origin, "metadata": t.metadata}
+        for t, origin in zip(trials, source, strict=True)])
+
+
+def update_trial(session: Session, study_id: int, trial: Trial) -> None:
+    """Write a trial's mutable fields back (the caller holds its row lock)."""
+    session.connection().execute(_UPDATE_TRIAL, {
+        "of_study_id": study_id, "trial_number": trial.number, "new_state": trial.state.value,
+        "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
+        "new_fail_reason": trial.fail_reason, "new_metadata": trial.metadata})
+
+
+def report_value(session: Session, trial_id: int, step: int) -> float | None:
+    value: float | None = session.connection().execute(
+        _REPORT_VALUE, {"trial_id": trial_id, "report_step": step}).scalar_one_or_none()
+    return value
+
+
+def add_report(session: Session, trial_id: int, step: int, value: float, now: datetime) -> None:
+    session.connection().execute(_INSERT_REPORT, {"trial_id": trial_id, "step": step, "value": value,
+                                                  "created_at": now})
+
 
 
 # A stored space passed the limits in force when its study was created; reloading it must not
@@ -140,33 +238,6 @@ def study_from_row(row: StudyRow, space: SearchSpace | None = None) -> Study:
     )
 
 
-def trial_from_row(row: TrialRow, reports: Sequence[Report] = ()) -> Trial:
-    return Trial(
-        number=row.number,
-        state=TrialState(row.state),
-        params=row.params,
-        value=row.value,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        heartbeat_at=row.heartbeat_at,
-        fail_reason=row.fail_reason,
-        client_id=row.client_id,
-        metadata=row.user_metadata,
-        intermediate=tuple(reports),
-    )
-
-
-def trials_with_reports(session: Session, rows: Sequence[TrialRow]) -> list[Trial]:
-    """Attach intermediate reports with one query for the whole page, not one per trial."""
-    by_trial: dict[int, list[Report]] = defaultdict(list)
-    if rows:
-        query = (select(ReportRow).where(ReportRow.trial_id.in_([r.id for r in rows]))
-                 .order_by(ReportRow.trial_id, ReportRow.step))
-        for report in session.scalars(query):
-            by_trial[report.trial_id].append(Report(step=report.step, value=report.value))
-    return [trial_from_row(row, by_trial.get(row.id, ())) for row in rows]
-
-
 #: An ask reaps stale trials at most this often (and at most every quarter heartbeat timeout), so
 #: a busy study does not pay for the reaper's UPDATE on every ask.
 REAP_EVERY_S = 5.0
@@ -211,20 +282,6 @@ def count_trials(session: Session, study_ids: Iterable[int]) -> dict[int, TrialC
         for study_id, state, n in session.execute(query):
             counts[study_id][state] = n
     return {i: TrialCounts(**counts.get(i, {})) for i in ids}
-
-
-def best_trial(session: Session, study_id: int, goal: Goal) -> TrialRow | None:
-    order = TrialRow.value.asc() if goal is Goal.MINIMIZE else TrialRow.value.desc()
-    query = (select(TrialRow)
-             .where(TrialRow.study_id == study_id, TrialRow.state == TrialState.COMPLETED.value)
-             .order_by(order, TrialRow.number).limit(1))
-    return session.scalars(query).first()
-
-
-def history(session: Session, study_id: int) -> list[Trial]:
-    """Every trial of the study, running ones included, for suggesters that read the past."""
-    rows = session.scalars(select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number))
-    return [trial_from_row(row) for row in rows]
 
 
 def pop_queued(session: Session, study_id: int, limit: int) -> list[QueuedRow]:
