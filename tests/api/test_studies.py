@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
+import flask
 import pytest
 from flask.testing import FlaskClient
 
@@ -146,3 +148,30 @@ def test_create_with_an_idempotency_key_replays(client: FlaskClient) -> None:
     assert first.json == second.json and second.headers["Idempotent-Replayed"] == "true"
     assert_problem(client.post("/v1/studies", json=study_body(space=SPACE | {"x": 1}), headers=headers), 422,
                    "Idempotency-Key")
+
+
+def test_concurrent_creates_of_one_study_make_one(app: flask.Flask) -> None:
+    """Every worker may create its study at start-up: one 201, the rest 200, one row."""
+    def create_once(_: int) -> int:
+        return app.test_client().post("/v1/studies", json=study_body()).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(create_once, range(8)))
+    assert statuses == [200] * 7 + [201]
+    assert len(app.test_client().get("/v1/studies").json["studies"]) == 1
+
+
+def test_concurrent_asks_with_one_idempotency_key_create_one_trial(app: flask.Flask) -> None:
+    client = app.test_client()
+    create(client)
+
+    def ask_once(_: int) -> tuple[int, object]:
+        response = app.test_client().post("/v1/studies/s/ask", json={"count": 2},
+                                          headers={"Idempotency-Key": "same-key"})
+        return response.status_code, response.json
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask_once, range(8)))
+    assert {status for status, _ in answers} == {201}
+    assert all(body == answers[0][1] for _, body in answers)
+    assert client.get("/v1/studies/s").json["trial_counts"]["total"] == 2
