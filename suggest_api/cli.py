@@ -103,6 +103,7 @@ class _GunicornApp:
                     "control_socket_disable": True,  # one per user by default: servers side by side would clash
                     "errorlog": "-",
                     "loglevel": settings.log_level.lower(),
+                    "logconfig_dict": _gunicorn_logging(settings.log_level),
                     "child_exit": _child_exit,
                     "post_worker_init": _post_worker_init,
                 }
@@ -115,6 +116,21 @@ class _GunicornApp:
                 return create_app(settings)
 
         return App()
+
+
+def _gunicorn_logging(level: str) -> dict[str, Any]:
+    """gunicorn's own lines (booting, signals, worker exits) as JSON too, so one log pipeline reads all."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "suggest_api.logs.JsonFormatter"}},
+        "handlers": {"error_console": handler, "console": handler},
+        "loggers": {"gunicorn.error": {"level": level.upper(), "handlers": ["error_console"], "propagate": False},
+                    # the app writes one access line per request, with its request id; gunicorn's would repeat it
+                    "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False}},
+        "root": {"level": "WARNING", "handlers": ["console"]},
+    }
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
