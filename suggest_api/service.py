@@ -61,26 +61,35 @@ class Reply:
 
 def execute(sessions: sessionmaker[Session], action: Callable[[Session], T], render: Callable[[T], Reply],
             key: IdempotencyKey | None = None) -> Reply:
-    """Run a write in one transaction; render the answer inside it so a key stores exactly what was sent."""
+    """Run a write in one transaction and render its answer.
+
+    With an Idempotency-Key the answer is rendered and stored inside the transaction, so every retry
+    gets exactly what the first request got; without one it is rendered after commit, so the study
+    lock is held no longer than the writes need.
+    """
     for attempt in range(2):
         try:
             with transaction(sessions, write=True) as session:
                 if key is not None:
-                    prior = repo.find_idempotency(session, key.scope, key.key)
-                    if prior is not None:
-                        return _replay(prior, key)
+                    return _remembered(session, action, render, key)
                 result = action(session)
-                if key is None:
-                    break  # render after commit: the study lock is held no longer than the writes need
-                reply = render(result)
-                session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
-                                           status=reply.status, body=reply.body, created_at=utcnow()))
-                session.flush()
-                return reply
+            return render(result)
         except IntegrityError:
             if attempt:
                 raise Conflict("a concurrent request changed the same data; retry the request") from None
-    return render(result)
+    raise AssertionError("unreachable")
+
+
+def _remembered(session: Session, action: Callable[[Session], T], render: Callable[[T], Reply],
+                key: IdempotencyKey) -> Reply:
+    prior = repo.find_idempotency(session, key.scope, key.key)
+    if prior is not None:
+        return _replay(prior, key)
+    reply = render(action(session))
+    session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
+                               status=reply.status, body=reply.body, created_at=utcnow()))
+    session.flush()  # a concurrent request with the same key fails here, and its retry replays this one
+    return reply
 
 
 def read(sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
