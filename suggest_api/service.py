@@ -191,15 +191,14 @@ def summarize(session: Session, row: StudyRow, space: SearchSpace | None = None)
 
 def summarize_many(session: Session, rows: Sequence[StudyRow],
                    spaces: Mapping[int, SearchSpace] | None = None) -> list[Study]:
-    """Studies with their counts and best trial; counts and queue lengths in one query each."""
+    """Studies with their trial counts (one query for all) and best trial (one indexed query each)."""
     counts = repo.count_trials(session, (r.id for r in rows))
     studies = []
     for row in rows:
-        goal = Goal(row.goal)
-        best = repo.best_trial(session, row.id, goal)
-        base = repo.study_from_row(row, (spaces or {}).get(row.id))
-        studies.append(Study(**{**base.__dict__, "trial_counts": counts[row.id], "queued": row.queued,
-                                "best_trial": repo.with_reports(session, row.id, [best])[0] if best else None}))
+        best = repo.best_trial(session, row.id, Goal(row.goal))
+        studies.append(replace(repo.study_from_row(row, (spaces or {}).get(row.id)), trial_counts=counts[row.id],
+                               queued=row.queued,
+                               best_trial=repo.with_reports(session, row.id, [best])[0] if best else None))
     return studies
 
 
