@@ -23,10 +23,11 @@ MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number 
 
 
 def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow | None:
-    """`lock=True` takes the study row lock that serializes asks.
+    """`lock=True` takes the study row lock that asks take through `claim_numbers` (enqueue and import
+    need it too: they change the queue and the number counter).
 
-    PostgreSQL: FOR NO KEY UPDATE (ask changes only `next_number`, so foreign-key checks from trial
-    inserts elsewhere are not blocked). SQLite: the write transaction's BEGIN IMMEDIATE already holds it.
+    PostgreSQL: FOR NO KEY UPDATE (only non-key columns change, so foreign-key checks from trial inserts
+    elsewhere are not blocked). SQLite: the write transaction's BEGIN IMMEDIATE already holds it.
     """
     query = select(StudyRow).where(StudyRow.name == name)
     if lock:
