@@ -31,7 +31,7 @@ from suggest_api.storage.database import transaction
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
 from suggest_api.suggesters.base import trial_rng
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Study, Trial, TrialState
+from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialState
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -277,7 +277,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
     late = trial.state is TrialState.FAILED and trial.fail_reason == repo.STALE_REASON
     if trial.state is not TrialState.RUNNING and not late:
         if trial.state is state and trial.value == value:
-            return Told(suggester, repo.with_reports(session, study.id, [trial])[0], changed=False)
+            return Told(suggester, trial, changed=False)
         told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "")
         raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
                        "result cannot be replaced (telling the same result again is allowed)")
@@ -285,7 +285,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
     merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
     trial = replace(trial, state=state, value=value, finished_at=utcnow(), fail_reason=None, metadata=merged)
     repo.update_trial(session, study.id, trial)
-    return Told(suggester, repo.with_reports(session, study.id, [trial])[0], changed=True)
+    return Told(suggester, trial, changed=True)
 
 
 def _told_state(value: float | None, state: TrialState | None) -> TrialState:
@@ -312,7 +312,7 @@ def heartbeat(session: Session, name: str, number: int) -> Trial:
     study, _, trial = _running(session, name, number, "take heartbeats")
     trial = replace(trial, heartbeat_at=utcnow())
     repo.update_trial(session, study.id, trial)
-    return repo.with_reports(session, study.id, [trial])[0]
+    return trial
 
 
 @dataclass(frozen=True)
@@ -330,15 +330,16 @@ def report(session: Session, name: str, number: int, step: int, value: float) ->
         raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
                        "report each step once (or use the next step)")
     now = utcnow()
+    reports = trial.intermediate
     if existing is None:
         repo.add_report(session, trial_id, step, value, now)
-    trial = replace(trial, heartbeat_at=now)
+        reports = tuple(sorted((*reports, Report(step=step, value=value)), key=lambda r: r.step))
+    trial = replace(trial, heartbeat_at=now, intermediate=reports)
     repo.update_trial(session, study.id, trial)
     if study.pruner is None:
         return Reported(prune=False)
     pruner = pruners.build(PluginRef(name=study.pruner["name"], options=study.pruner["options"]))
     others = [t for t in repo.history(session, study.id) if t.number != number] if pruner.needs_history else []
-    [trial] = repo.with_reports(session, study.id, [trial])
     return Reported(prune=pruner.should_prune(trial, others, Goal(study.goal)))
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.config import Limits
@@ -64,7 +64,9 @@ _REF_COLUMNS = tuple(STUDIES.c[name] for name in StudyRef.__dataclass_fields__)
 _FIND_REF = select(*_REF_COLUMNS).where(STUDIES.c.name == bindparam("study_name"))
 _CLAIM = (update(STUDIES).where(STUDIES.c.name == bindparam("study_name"))
           .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS))
-_LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS).join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
+_LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS,
+                      exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"))
+               .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
                .where(STUDIES.c.name == bindparam("study_name"), TRIALS.c.number == bindparam("trial_number"))
                .with_for_update(of=TRIALS))
 _FIND_TRIAL = select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
@@ -111,13 +113,20 @@ def trial_from_row(row: Any, reports: Sequence[Report] = ()) -> Trial:
 
 
 def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, int, Trial] | None:
-    """A trial, locked (FOR UPDATE OF trials), its row id and its study's columns, in one statement."""
+    """A trial, locked (FOR UPDATE OF trials), with its reports, its row id and its study's columns.
+
+    One statement, plus one for the reports only when the trial has any.
+    """
     if not 0 <= number <= MAX_TRIAL_NUMBER:
         return None
     row = session.connection().execute(_LOCK_TRIAL, {"study_name": name, "trial_number": number}).one_or_none()
     if row is None:
         return None
-    return StudyRef(*row[len(_TRIAL_COLUMNS):]), row.id, trial_from_row(row)
+    study = StudyRef(*row[len(_TRIAL_COLUMNS):-1])
+    trial = trial_from_row(row)
+    if row.has_reports:
+        [trial] = with_reports(session, study.id, [trial])
+    return study, row.id, trial
 
 
 def find_trial(session: Session, study_id: int, number: int) -> Trial | None:

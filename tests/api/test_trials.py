@@ -168,9 +168,11 @@ def test_report_stores_intermediate_values_and_never_prunes_without_a_pruner(cli
     assert client.post("/v1/studies/s/trials/0/report", json={"step": 1, "value": 0.7}).status_code == 200
     assert_problem(client.post("/v1/studies/s/trials/0/report", json={"step": 1, "value": 0.1}), 409)
     trial = client.get("/v1/studies/s/trials/0").json
-    assert trial["intermediate"] == [{"step": 0, "value": 0.9}, {"step": 1, "value": 0.7},
-                                     {"step": 2, "value": 0.6}]
-    tell(client, 0, 0.6)
+    reports = [{"step": 0, "value": 0.9}, {"step": 1, "value": 0.7}, {"step": 2, "value": 0.6}]
+    assert trial["intermediate"] == reports
+    assert client.post("/v1/studies/s/trials/0/heartbeat").json["intermediate"] == reports
+    assert tell(client, 0, 0.6).json["intermediate"] == reports
+    assert tell(client, 0, 0.6).json["intermediate"] == reports  # the repeated (no-op) tell too
     assert_problem(client.post("/v1/studies/s/trials/0/report", json={"step": 3, "value": 0.5}), 409)
 
 
