@@ -899,6 +899,23 @@ def _check_float_step(path: str, label: str, low: float, high: float, step: floa
     return None
 
 
+def _bounded_list(where: str, label: str, what: str, raw: object, limits: Limits, problems: _Problems, *,
+                  empty: str, too_many: str) -> list[object] | None:
+    """`raw` when it is a non-empty list of at most `max_choices` values (choices, grid); else None, with
+    a problem that says what to do."""
+    if not isinstance(raw, list):
+        problems.add(where, f"{label}: {what} must be a list of values, got {_show(raw)}")
+        return None
+    if not raw:
+        problems.add(where, f"{label}: {what} is empty; {empty}")
+        return None
+    if len(raw) > limits.max_choices:
+        problems.add(where, f"{label}: {what} has {len(raw)} values, above the limit of {limits.max_choices}; "
+                            f"{too_many}")
+        return None
+    return raw
+
+
 def _parse_categorical(path: str, label: str, item: Mapping[str, object], limits: Limits,
                        problems: _Problems) -> CategoricalParam | None:
     raw = item.get("choices")
@@ -906,19 +923,13 @@ def _parse_categorical(path: str, label: str, item: Mapping[str, object], limits
     if raw is None:
         problems.add(where, f'{label}: choices is missing; give a list such as ["sgd", "adam"]')
         return None
-    if not isinstance(raw, list):
-        problems.add(where, f"{label}: choices must be a list, got {_show(raw)}")
-        return None
-    if not raw:
-        problems.add(where, f"{label}: choices is empty; give at least one choice")
-        return None
-    if len(raw) > limits.max_choices:
-        problems.add(where, f"{label}: {len(raw)} choices is above the limit of {limits.max_choices}; "
-                            "remove some (or use an int or float param)")
+    choices = _bounded_list(where, label, "choices", raw, limits, problems,
+                            empty="give at least one choice", too_many="remove some (or use an int or float param)")
+    if choices is None:
         return None
     seen: dict[tuple[str, Value], int] = {}
     ok = True
-    for j, choice in enumerate(raw):
+    for j, choice in enumerate(choices):
         if not _is_scalar(choice):
             problems.add(f"{where}[{j}]", f"{label}: choice {_show(choice)} is not allowed; choices must be "
                                           "strings, finite numbers or booleans")
@@ -931,7 +942,7 @@ def _parse_categorical(path: str, label: str, item: Mapping[str, object], limits
             ok = False
         else:
             seen[key] = j
-    return CategoricalParam(name="", choices=tuple(raw)) if ok else None
+    return CategoricalParam(name="", choices=tuple(value for _, value in seen)) if ok else None  # all, in order
 
 
 def _parse_grid(path: str, label: str, base: Param, raw: object, limits: Limits,
@@ -939,19 +950,13 @@ def _parse_grid(path: str, label: str, base: Param, raw: object, limits: Limits,
     where = f"{path}.grid"
     if raw is None:
         return None
-    if not isinstance(raw, list):
-        problems.add(where, f"{label}: grid must be a list of values, got {_show(raw)}")
-        return None
-    if not raw:
-        problems.add(where, f"{label}: grid is empty; list at least one value or remove grid")
-        return None
-    if len(raw) > limits.max_choices:
-        problems.add(where, f"{label}: grid has {len(raw)} values, above the limit of {limits.max_choices}; "
-                            "remove some")
+    listed = _bounded_list(where, label, "grid", raw, limits, problems,
+                           empty="list at least one value or remove grid", too_many="remove some")
+    if listed is None:
         return None
     values: list[Value] = []
     seen: dict[tuple[str, Value], int] = {}
-    for j, raw_value in enumerate(raw):
+    for j, raw_value in enumerate(listed):
         try:
             value = base._normalize(raw_value)
         except _BadValue as exc:
@@ -964,7 +969,7 @@ def _parse_grid(path: str, label: str, base: Param, raw: object, limits: Limits,
             continue
         seen[key] = j
         values.append(value)
-    return tuple(values) if len(values) == len(raw) else None
+    return tuple(values) if len(values) == len(listed) else None
 
 
 def _parse_when(d: _Draft, by_name: Mapping[str, _Draft],
