@@ -13,6 +13,7 @@ import binascii
 import json
 import math
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -191,15 +192,12 @@ def summarize(session: Session, row: StudyRow, space: SearchSpace | None = None)
 
 def summarize_many(session: Session, rows: Sequence[StudyRow],
                    spaces: Mapping[int, SearchSpace] | None = None) -> list[Study]:
-    """Studies with their trial counts (one query for all) and best trial (one indexed query each)."""
+    """Studies with their trial counts and best trials: a fixed number of queries for any page size."""
     counts = repo.count_trials(session, (r.id for r in rows))
-    studies = []
-    for row in rows:
-        best = repo.best_trial(session, row.id, Goal(row.goal))
-        studies.append(replace(repo.study_from_row(row, (spaces or {}).get(row.id)), trial_counts=counts[row.id],
-                               queued=row.queued,
-                               best_trial=repo.with_reports(session, row.id, [best])[0] if best else None))
-    return studies
+    best = repo.best_trials(session, rows)
+    return [replace(repo.study_from_row(row, (spaces or {}).get(row.id)), trial_counts=counts[row.id],
+                    queued=row.queued, best_trial=best.get(row.id))
+            for row in rows]
 
 
 @dataclass(frozen=True)
@@ -445,8 +443,6 @@ def check_name(field_name: str, value: str, limits: Limits) -> None:
 
 
 def _is_control(ch: str) -> bool:
-    import unicodedata
-
     return unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 

@@ -163,11 +163,6 @@ class TrialOut(ma.Schema):
     metadata = fields.Dict(required=True, allow_none=True)
 
 
-class ObjectiveOut(ma.Schema):
-    name = fields.String()
-    goal = fields.Enum(Goal, by_value=True)
-
-
 class PluginOut(ma.Schema):
     name = fields.String(required=True)
     options = fields.Dict(required=True)
@@ -186,7 +181,7 @@ class StudyOut(ma.Schema):
     space = fields.Method("dump_space", required=True, metadata={
         "type": "object", "required": ["params"],
         "properties": {"params": {"type": "array", "items": {"type": "object"}}},
-        "description": "The search space, normalized (defaults filled in)."})
+        "description": "The search space in canonical form (defaults omitted, numbers normalized)."})
     objective = fields.Method("dump_objective", required=True, metadata={
         "type": "object", "required": ["name", "goal"], "additionalProperties": False,
         "properties": {"name": {"type": "string"}, "goal": {"enum": [g.value for g in Goal]}}})

@@ -175,3 +175,23 @@ def test_concurrent_asks_with_one_idempotency_key_create_one_trial(app: flask.Fl
     assert {status for status, _ in answers} == {201}
     assert all(body == answers[0][1] for _, body in answers)
     assert client.get("/v1/studies/s").json["trial_counts"]["total"] == 2
+
+
+def test_listing_shows_each_studys_own_best_trial(client: FlaskClient) -> None:
+    """Best trials of a page are fetched together: each must follow its own study's goal, ties go to the
+    lower number, and reports come along."""
+    for name, goal in [("low", "minimize"), ("high", "maximize"), ("none", "minimize")]:
+        client.post("/v1/studies", json=study_body(name, objective={"goal": goal}))
+    for name in ("low", "high"):
+        trials = ask(client, name, count=4)
+        client.post(f"/v1/studies/{name}/trials/1/report", json={"step": 0, "value": 9.0})
+        for trial, value in zip(trials, [0.5, 0.1, 0.9, 0.1], strict=True):
+            tell(client, trial["number"], value, name=name)
+    ask(client, "none")
+    listed = {s["name"]: s["best_trial"] for s in client.get("/v1/studies").json["studies"]}
+    assert (listed["low"]["number"], listed["low"]["value"]) == (1, 0.1)
+    assert listed["low"]["intermediate"] == [{"step": 0, "value": 9.0}]
+    assert (listed["high"]["number"], listed["high"]["value"]) == (2, 0.9)
+    assert listed["none"] is None
+    for name in ("low", "high"):
+        assert client.get(f"/v1/studies/{name}/best").json == listed[name]
