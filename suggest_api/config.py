@@ -20,6 +20,8 @@ class Limits:
     max_choices: int = 1000
     max_name_length: int = 256
     max_import: int = 1000
+    #: Largest grid a grid study may define (points are computed, never stored, so this is generous).
+    max_grid_size: int = 10**10
 
 
 @dataclass(frozen=True, kw_only=True)

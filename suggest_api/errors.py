@@ -69,3 +69,10 @@ class Unavailable(SuggestError):
     status = 503
     slug = "unavailable"
     title = "Service unavailable"
+
+
+class GridExhausted(Conflict):
+    """Every point of a grid study has been handed out; `extra` carries the grid's size."""
+
+    slug = "grid-exhausted"
+    title = "Grid exhausted"

@@ -30,7 +30,7 @@ from suggest_api.space import SearchSpace
 from suggest_api.storage import repository as repo
 from suggest_api.storage.database import transaction
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
-from suggest_api.suggesters.base import trial_rng
+from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialState
 
@@ -139,6 +139,7 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
     check_name("objective.name", definition.objective_name, limits)
     space = SearchSpace.from_json(definition.space, limits=limits)
     suggester = suggesters.validate(definition.suggester_name, definition.suggester_options)
+    suggesters.build(suggester).check(space, limits)
     pruner = (pruners.validate(definition.pruner_name, definition.pruner_options)
               if definition.pruner_name is not None else None)
     wanted: dict[str, Any] = {
@@ -248,14 +249,19 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
         (q.params, q.user_metadata, "queue") for q in queued]
     if len(chosen) < count:
         suggester = suggesters.build(PluginRef(name=study.suggester["name"], options=study.suggester["options"]))
-        history = repo.history(session, study.id) if suggester.needs_history else []
-        rngs = [trial_rng(study.seed, number) for number in range(first + len(chosen), first + count)]
-        chosen += [(params, None, "suggester")
-                   for params in suggester.suggest(repo.space_of(session, study), history, Goal(study.goal), rngs)]
+        request = SuggestRequest(
+            space=repo.space_of(session, study), goal=Goal(study.goal), seed=study.seed,
+            numbers=range(first + len(chosen), first + count), made=study.suggested,
+            history=repo.history(session, study.id) if suggester.needs_history else ())
+        suggested = suggester.suggest(request)[:request.count]
+        if not suggested and not chosen:
+            raise Conflict(f"the suggester of study {name!r} has nothing left to suggest")  # pragma: no cover
+        chosen += [(params, None, "suggester") for params in suggested]
+        repo.record_suggested(session, study.id, len(suggested), count - len(chosen))
     trials = [Trial(number=first + i, state=TrialState.RUNNING, params=params, created_at=now, heartbeat_at=now,
-                    client_id=client_id, metadata=metadata)
-              for i, (params, metadata, _) in enumerate(chosen)]
-    repo.insert_trials(session, study.id, trials, [source for _, _, source in chosen])
+                    client_id=client_id, metadata=metadata, source=source)
+              for i, (params, metadata, source) in enumerate(chosen)]
+    repo.insert_trials(session, study.id, trials)
     return Asked(study.suggester["name"], trials)
 
 
@@ -385,10 +391,10 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
                                errors={f"trials[{index}].{k}": v for k, v in (exc.errors or {}).items()}
                                ) from None
         imported.append(Trial(number=row.next_number, state=state, params=params, value=item.value,
-                              created_at=now, finished_at=now, metadata=item.metadata))
+                              created_at=now, finished_at=now, metadata=item.metadata, source="import"))
         row.next_number += 1
     session.flush()
-    repo.insert_trials(session, row.id, imported, ["import"] * len(imported))
+    repo.insert_trials(session, row.id, imported)
     return Added(imported, enqueued, row.queued)
 
 

@@ -45,6 +45,8 @@ class Trial:
     fail_reason: str | None = None
     client_id: str | None = None
     metadata: Mapping[str, Any] | None = None
+    #: Where the params came from: "suggester", "queue" (enqueued by a user) or "import".
+    source: str = "suggester"
     intermediate: tuple[Report, ...] = ()
 
 

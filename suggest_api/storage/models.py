@@ -55,6 +55,8 @@ class StudyRow(Base):
     queued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When an ask last failed stale trials; asks reap at most every few seconds, not every time.
     reaped_at: Mapped[datetime | None]
+    #: Trials the suggester has made (not enqueued or imported ones): where a grid or a Sobol design goes on.
+    suggested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
 

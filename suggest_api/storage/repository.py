@@ -49,6 +49,7 @@ class StudyRef:
     heartbeat_timeout: float
     queued: int
     reaped_at: datetime | None
+    suggested: int
     created_at: datetime
 
 
@@ -64,6 +65,9 @@ _REF_COLUMNS = tuple(STUDIES.c[name] for name in StudyRef.__dataclass_fields__)
 _FIND_REF = select(*_REF_COLUMNS).where(STUDIES.c.name == bindparam("study_name"))
 _CLAIM = (update(STUDIES).where(STUDIES.c.name == bindparam("study_name"))
           .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS))
+_RECORD_SUGGESTED = (update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id"))
+                     .values(suggested=STUDIES.c.suggested + bindparam("made"),
+                             next_number=STUDIES.c.next_number - bindparam("unused")))
 _LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS,
                       exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"))
                .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
@@ -103,13 +107,19 @@ def claim_numbers(session: Session, name: str, count: int) -> StudyRef | None:
     return StudyRef(*row) if row is not None else None
 
 
+def record_suggested(session: Session, study_id: int, made: int, unused: int) -> None:
+    """Count the trials the suggester just made, and give back numbers reserved for trials it could not make
+    (a grid running out mid-batch), so trial numbers stay gap-free. The study lock is held."""
+    session.connection().execute(_RECORD_SUGGESTED, {"of_study_id": study_id, "made": made, "unused": unused})
+
+
 def trial_from_row(row: Any, reports: Sequence[Report] = ()) -> Trial:
     """A Trial from a row holding the trials table's columns (first, in table order)."""
     m = row._mapping
     return Trial(number=m["number"], state=TrialState(m["state"]), params=m["params"], value=m["value"],
                  created_at=m["created_at"], finished_at=m["finished_at"], heartbeat_at=m["heartbeat_at"],
                  fail_reason=m["fail_reason"], client_id=m["client_id"], metadata=m["metadata"],
-                 intermediate=tuple(reports))
+                 source=m["source"], intermediate=tuple(reports))
 
 
 def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, int, Trial] | None:
@@ -191,15 +201,15 @@ def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> li
     return [replace(t, intermediate=tuple(by_number[t.number])) if t.number in by_number else t for t in trials]
 
 
-def insert_trials(session: Session, study_id: int, trials: Sequence[Trial], source: Sequence[str]) -> None:
-    """Insert new trials with one executemany; `source` says where each one's params came from."""
+def insert_trials(session: Session, study_id: int, trials: Sequence[Trial]) -> None:
+    """Insert new trials with one executemany."""
     if not trials:
         return
     session.connection().execute(_INSERT_TRIALS, [
-        {"study_id": study_id, "number": t.number, "state": t.state.value, "params": t.params, "value": t.value,
-         "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
-         "client_id": t.client_id, "source": origin, "metadata": t.metadata}
-        for t, origin in zip(trials, source, strict=True)])
+        {"study_id": study_id, "number": t.number, "state": t.state.value, "params": dict(t.params),
+         "value": t.value, "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
+         "client_id": t.client_id, "source": t.source, "metadata": t.metadata}
+        for t in trials])
 
 
 def update_trial(session: Session, study_id: int, trial: Trial) -> None:

@@ -1,34 +1,76 @@
 """The suggester interface every algorithm implements.
 
 A suggester is rebuilt from the stored study on every ask and forgotten afterwards, so any number of
-workers can serve one study. It receives one generator per trial being created, seeded by
-(study seed, trial number): an algorithm that draws each trial independently (random, grid) then
+workers can serve one study. Everything it may use arrives in one `SuggestRequest`: the space, the
+study's past (only for suggesters that read it), the seed, the numbers of the trials being created and
+how many trials it made before. An algorithm that draws each trial independently (random, grid) then
 gives trial k the same parameters whether one worker or eight asked, and in batches of any size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 
+from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
 from suggest_api.trials import Goal, Trial
+
+
+def trial_rng(seed: int, number: int) -> np.random.Generator:
+    """The generator for trial `number` of a study seeded `seed`: the same on every worker."""
+    return np.random.default_rng([seed, number])
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuggestRequest:
+    """One ask's worth of input; the suggester returns up to `count` parameter dicts for it."""
+
+    space: SearchSpace
+    goal: Goal
+    seed: int
+    #: Numbers of the trials being created, ascending; one suggestion is wanted per number.
+    numbers: Sequence[int]
+    #: How many trials this study's suggester made before this ask (enqueued and imported ones not
+    #: counted): the position of a sequence (grid points, Sobol design) to continue from.
+    made: int = 0
+    #: Every trial of the study, running ones included, oldest first; empty unless `needs_history`.
+    history: Sequence[Trial] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.numbers)
+
+    @cached_property
+    def rngs(self) -> list[np.random.Generator]:
+        """One generator per trial being created, seeded by (study seed, trial number)."""
+        return [trial_rng(self.seed, number) for number in self.numbers]
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        """One generator for the whole ask, seeded by (study seed, first number): for algorithms whose
+        suggestions depend on each other (a batch of model-based points)."""
+        return trial_rng(self.seed, self.numbers[0] if self.numbers else 0)
 
 
 class Suggester(Protocol):
     """Constructed with its validated options as keywords; `suggest` must not keep state."""
 
     #: False when the suggester never looks at past trials, so ask does not load them.
-    needs_history: ClassVar[bool]
+    @property
+    def needs_history(self) -> bool: ...
 
-    def suggest(self, space: SearchSpace, history: Sequence[Trial], goal: Goal,
-                rngs: Sequence[np.random.Generator]) -> list[dict[str, Any]]:
-        """Return `len(rngs)` parameter dicts; `history` includes running trials."""
+    def check(self, space: SearchSpace, limits: Limits) -> None:
+        """Refuse, at study creation, a space these options cannot serve (InvalidInput naming the field)."""
         ...
 
+    def suggest(self, request: SuggestRequest) -> list[dict[str, Any]]:
+        """Up to `request.count` parameter dicts, each valid for the space.
 
-def trial_rng(seed: int, number: int) -> np.random.Generator:
-    """The generator for trial `number` of a study seeded `seed`: the same on every worker."""
-    return np.random.default_rng([seed, number])
+        Fewer means the space is used up (a finished grid); none at all raises `GridExhausted`.
+        """
+        ...

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
-
+from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
-from suggest_api.trials import Goal, Trial
+from suggest_api.suggesters.base import SuggestRequest
 
 
 class RandomSuggester:
     """Uniform in the unit cube, so log scales, steps, ints and conditions come from the space's decoder."""
 
-    needs_history: ClassVar[bool] = False
+    needs_history = False
 
-    def suggest(self, space: SearchSpace, history: Sequence[Trial], goal: Goal,
-                rngs: Sequence[np.random.Generator]) -> list[dict[str, Any]]:
-        return [space.decode(rng.random(space.dimension)) for rng in rngs]
+    def check(self, space: SearchSpace, limits: Limits) -> None:
+        """Any valid space can be sampled."""
+
+    def suggest(self, request: SuggestRequest) -> list[dict[str, Any]]:
+        space = request.space
+        return [space.decode(rng.random(space.dimension)) for rng in request.rngs]

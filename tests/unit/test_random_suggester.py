@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from suggest_api.space import SearchSpace
-from suggest_api.suggesters.base import trial_rng
+from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.random import RandomSuggester
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import Goal, PluginRef
@@ -28,7 +28,7 @@ SPACE = SearchSpace.from_json({"params": [
 
 
 def draw(numbers: range, seed: int = 3) -> list[dict[str, Any]]:
-    return RandomSuggester().suggest(SPACE, [], Goal.MINIMIZE, [trial_rng(seed, n) for n in numbers])
+    return RandomSuggester().suggest(SuggestRequest(space=SPACE, goal=Goal.MINIMIZE, seed=seed, numbers=numbers))
 
 
 @settings(max_examples=60, deadline=None)
