@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Limits
-from suggest_api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
+from suggest_api.errors import Conflict, GridExhausted, IdempotencyKeyReused, InvalidInput, NotFound
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import repository as repo
@@ -253,9 +253,12 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
             space=repo.space_of(session, study), goal=Goal(study.goal), seed=study.seed,
             numbers=range(first + len(chosen), first + count), made=study.suggested,
             history=repo.history(session, study.id) if suggester.needs_history else ())
-        suggested = suggester.suggest(request)[:request.count]
-        if not suggested and not chosen:
-            raise Conflict(f"the suggester of study {name!r} has nothing left to suggest")  # pragma: no cover
+        try:
+            suggested = suggester.suggest(request)[:request.count]
+        except GridExhausted:
+            if not chosen:
+                raise
+            suggested = []  # the queue filled part of the ask: answer those, give the other numbers back
         chosen += [(params, None, "suggester") for params in suggested]
         repo.record_suggested(session, study.id, len(suggested), count - len(chosen))
     trials = [Trial(number=first + i, state=TrialState.RUNNING, params=params, created_at=now, heartbeat_at=now,

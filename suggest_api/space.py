@@ -465,6 +465,11 @@ class SearchSpace:
         """Width of the unit cube: one column per numeric param, one per choice of each categorical."""
         return self._dimension
 
+    @property
+    def order(self) -> tuple[Param, ...]:
+        """The params with parents before children (otherwise declared order): the order decode fills them."""
+        return self._order
+
     def slices(self) -> dict[str, slice]:
         """Which columns of the cube belong to each param (declared order)."""
         return dict(self._slices)

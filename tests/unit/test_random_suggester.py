@@ -10,21 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.random import RandomSuggester
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import Goal, PluginRef
+from tests.spaces import TRAINING_SPACE
 
-SPACE = SearchSpace.from_json({"params": [
-    {"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True},
-    {"name": "batch_size", "type": "int", "low": 16, "high": 256, "step": 16},
-    {"name": "layers", "type": "int", "low": 1, "high": 1000, "log": True},
-    {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5, "step": 0.05},
-    {"name": "optimizer", "type": "categorical", "choices": ["sgd", "adam", "rmsprop"]},
-    {"name": "nesterov", "type": "categorical", "choices": [True, False], "when": {"optimizer": ["sgd"]}},
-    {"name": "momentum", "type": "float", "low": 0.0, "high": 0.99, "when": {"nesterov": [True]}},
-]})
+SPACE = TRAINING_SPACE
 
 
 def draw(numbers: range, seed: int = 3) -> list[dict[str, Any]]:
