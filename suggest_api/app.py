@@ -10,7 +10,7 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import docs, ops, problems, studies, trials
+from suggest_api.api import docs, ops, plugin_docs, problems, studies, trials
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import Runtime
 from suggest_api.api.strict_json import loads
@@ -19,6 +19,7 @@ from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
 from suggest_api.storage.database import make_engine, make_sessions
 from suggest_api.storage.migrate import head_revision
+from suggest_api.suggesters.registry import suggesters
 
 log = logging.getLogger("suggest_api.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     api = Api(app)
     for blueprint in (studies.blp, trials.blp, ops.blp):
         api.register_blueprint(blueprint)
+    plugin_docs.register(api, suggesters)
     app.register_blueprint(docs.blp)
     problems.register(app)
     app.before_request(_start_request)

@@ -12,6 +12,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from suggest_api.api import plugin_docs
+from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import Goal, TrialState
 
 INT32_MAX = 2**31 - 1
@@ -72,7 +74,9 @@ class StudyIn(Strict):
         "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]}})
     objective = fields.Nested(ObjectiveIn, required=True)
     suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
-                              metadata={"description": "Algorithm and its options; default random."})
+                              metadata={"description": "Algorithm and its options; default random. Each "
+                                                       "algorithm's options are listed under its name.",
+                                        "oneOf": plugin_docs.one_of(suggesters)})
     pruner = fields.Nested(PluginIn, load_default=None, allow_none=True)
     seed = integer(load_default=None, allow_none=True, validate=validate.Range(0, INT63_MAX),
                    metadata={"description": "Fixes every suggestion; drawn at random when omitted."})

@@ -1,0 +1,41 @@
+"""The OpenAPI description of each suggester's options, generated from the registry.
+
+The `suggester` field of a new study is one of these: `{"name": "grid", "options": {...GridOptions}}`.
+Options are validated by the same marshmallow schemas at creation, so the document cannot drift from
+what the service accepts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from suggest_api.plugins import PluginSpec, Registry
+
+if TYPE_CHECKING:
+    from suggest_api.api.blueprint import Api
+
+
+def _component_name(kind: str, spec: PluginSpec[Any]) -> str:
+    return "".join(part.capitalize() for part in spec.name.split("_")) + kind.capitalize()
+
+
+def one_of(registry: Registry[Any]) -> list[dict[str, str]]:
+    """`$ref`s to the components `register` adds, for the `oneOf` of a field naming an algorithm."""
+    return [{"$ref": f"#/components/schemas/{_component_name(registry.kind, spec)}"}
+            for spec in registry.specs().values()]
+
+
+def register(api: Api, registry: Registry[Any]) -> None:
+    """Add one component per algorithm: its name and its options schema."""
+    for spec in registry.specs().values():
+        component = _component_name(registry.kind, spec)
+        options_name = component + "Options"
+        api.spec.components.schema(options_name, schema=spec.options_schema)
+        variant = ma.Schema.from_dict({
+            "name": fields.String(required=True, validate=validate.OneOf([spec.name])),
+            "options": fields.Nested(spec.options_schema, load_default=dict),
+        }, name=component)
+        api.spec.components.schema(component, {"description": spec.summary}, schema=variant)
