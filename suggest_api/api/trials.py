@@ -39,12 +39,15 @@ class Ask(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AskOut, description="New running trials.")
     @blp.alt_response(404, description="No such study.")
+    @blp.alt_response(409, description="A grid study has handed out every point (problem type "
+                                       "`urn:suggest-api:problem:grid-exhausted`, with `grid_size`).")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
         """Ask for new trials to run
 
         Enqueued parameters are handed out first, then the study's suggester is consulted.
         Trial numbers are sequential per study; a trial's parameters depend only on the study seed
-        and its number (for the random suggester), however many workers ask at once.
+        and its number (for the random suggester), however many workers ask at once. A grid study
+        near its end answers the points left, which may be fewer than `count`.
         """
         rt = runtime()
 

@@ -88,9 +88,10 @@ class BayesianOptions(ma.Schema):
                        "observations at the model's mean there, or at the min / mean / max value observed."})
     ucb_beta = fields.Float(load_default=2.0, validate=validate.Range(0.0, 100.0), metadata={
         "description": "Exploration weight of UCB: mean - sqrt(beta) * std on standardized values."})
-    max_history = fields.Integer(load_default=300, validate=validate.Range(20, 5000), metadata={
+    max_history = fields.Integer(load_default=300, validate=validate.Range(20, 2000), metadata={
         "description": "Finished trials the model keeps at most: the best half of this number by value "
-                       "plus an even subsample of the rest, so an ask stays fast as the study grows."})
+                       "plus an even subsample of the rest, so an ask stays fast as the study grows (its "
+                       "cost grows with the cube of this number)."})
 
 
 def _key(point: Array) -> bytes:
