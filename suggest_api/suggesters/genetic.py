@@ -29,6 +29,8 @@ from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.sobol import sobol_points
 from suggest_api.trials import Goal, Trial, TrialState
 
+#: Tournament size unless the study chooses one (capped by a smaller population).
+DEFAULT_TOURNAMENT = 3
 #: BLX-alpha: a blended gene is drawn from the parents' interval widened by this fraction on each side,
 #: which keeps the population's spread from collapsing faster than selection shrinks it.
 BLEND_ALPHA = 0.5
@@ -52,14 +54,22 @@ class GeneticOptions(ma.Schema):
                                             "log params)."})
     crossover_rate = fields.Float(load_default=0.9, validate=validate.Range(0.0, 1.0), metadata={
         "description": "Probability that a child blends two parents; otherwise it is a mutated copy of one."})
-    tournament_size = fields.Integer(load_default=3, validate=validate.Range(1, 100), metadata={
+    tournament_size = fields.Integer(load_default=None, validate=validate.Range(1, 100), metadata={
         "description": "Population members drawn at random per parent, the best of whom becomes the parent; "
-                       "larger means greedier. At most population_size."})
+                       "larger means greedier. At most population_size; default 3 (or population_size "
+                       "when that is smaller)."})
 
     @ma.validates_schema
     def _tournament_fits_population(self, data: Mapping[str, Any], **_: Any) -> None:
-        if data.get("tournament_size", 0) > data.get("population_size", math.inf):
+        tournament = data.get("tournament_size")
+        if tournament is not None and tournament > data.get("population_size", math.inf):
             raise ma.ValidationError("must be at most population_size", "tournament_size")
+
+    @ma.post_load
+    def _default_tournament(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("tournament_size") is None:
+            data["tournament_size"] = min(DEFAULT_TOURNAMENT, data["population_size"])
+        return data
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +114,7 @@ class GeneticSuggester:
                      and math.isfinite(t.value)]
         population = self._population(space, completed, request.goal)
         initial = self._initial_count(request, completed=len(population))
-        design = sobol_points(space.dimension, request.seed, request.made, initial) if initial else None
+        design = sobol_points(space, request.seed, request.made, initial) if initial else None
         suggestions: list[dict[str, Any]] = []
         for j, rng in enumerate(request.rngs):
             if design is not None and j < initial:

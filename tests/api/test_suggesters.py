@@ -77,3 +77,26 @@ def test_a_batch_from_a_model_based_suggester_holds_distinct_points(client: Flas
         tell(client, trial["number"], trial["params"]["lr"])
     batch = ask(client, count=8)
     assert len({repr(sorted(t["params"].items())) for t in batch}) == 8
+
+
+def test_a_space_too_wide_for_the_gaussian_process_is_refused_at_creation(client: FlaskClient) -> None:
+    """40 categoricals of 30 choices: 1,200 one-hot columns. The genetic suggester takes the same space."""
+    space = {"params": [{"name": f"c{i}", "type": "categorical", "choices": list(range(30))} for i in range(40)]}
+    response = client.post("/v1/studies", json=study_body(space=space, suggester={"name": "bayesian"}))
+    assert response.status_code == 422, response.json
+    assert "1,200" in response.json["detail"] and "genetic" in response.json["detail"]
+    assert "space" in response.json["errors"]
+    create(client, space=space, suggester={"name": "genetic"})
+    assert len(ask(client, count=2)) == 2
+
+
+def test_wide_categorical_spaces_are_served_by_genetic_and_random(client: FlaskClient) -> None:
+    """25 categoricals of 1,000 choices: 25,000 cube columns, beyond what a Sobol engine supports."""
+    space = {"params": [{"name": f"c{i}", "type": "categorical", "choices": [f"v{j}" for j in range(1000)]}
+                        for i in range(25)]}
+    for name in ("genetic", "random"):
+        create(client, name, space=space, suggester={"name": name, "options": {"population_size": 2}
+                                                     if name == "genetic" else {}})
+        for _ in range(3):
+            for trial in ask(client, name, count=2):
+                assert tell(client, trial["number"], float(trial["number"]), name=name).status_code == 200

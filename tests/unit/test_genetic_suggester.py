@@ -91,7 +91,7 @@ def test_every_child_fits_the_space_and_repeats_for_the_same_input(
 
 def test_the_initial_population_is_the_study_sobol_sequence() -> None:
     suggester = genetic(population_size=6)
-    expected = [SPACE.decode(u) for u in sobol_points(SPACE.dimension, 7, 0, 6)]
+    expected = [SPACE.decode(u) for u in sobol_points(SPACE, 7, 0, 6)]
     assert ask(suggester, SPACE, [], count=6, made=0) == expected
     history = [trial(i, p, float(i)) for i, p in enumerate(expected[:2])]
     assert ask(suggester, SPACE, history, count=4) == expected[2:]  # continued from `made`
@@ -99,7 +99,7 @@ def test_the_initial_population_is_the_study_sobol_sequence() -> None:
 
 def test_breeding_starts_once_a_population_has_completed() -> None:
     suggester = genetic(population_size=4)
-    points = [SPACE.decode(u) for u in sobol_points(SPACE.dimension, 7, 0, 12)]
+    points = [SPACE.decode(u) for u in sobol_points(SPACE, 7, 0, 12)]
     # Four asked but only one finished: keep exploring the design rather than breed from a single parent.
     running = [trial(0, points[0], 1.0)] + [trial(i, points[i], None, TrialState.RUNNING) for i in (1, 2, 3)]
     assert ask(suggester, SPACE, running) == [points[4]]
