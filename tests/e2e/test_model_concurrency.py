@@ -1,0 +1,64 @@
+"""Eight workers ask one model-based study at the same moment, through real gunicorn workers.
+
+The model sees the trials the other workers are running (the study lock orders the asks, and each ask
+reads the trials committed before it), so eight simultaneous asks must give eight different points,
+not eight copies of the model's optimum. Numbers stay unique and gap-free.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.support import all_trials, call, expect, in_threads
+from tests.servers import StartServer
+
+#: 98 points: few enough that a model ignoring the running trials would hand its one optimum to everyone.
+SPACE: dict[str, Any] = {"params": [
+    {"name": "x", "type": "int", "low": -3, "high": 3},
+    {"name": "y", "type": "int", "low": -3, "high": 3},
+    {"name": "act", "type": "categorical", "choices": ["relu", "tanh"]},
+]}
+WORKERS = 8
+
+
+def loss(params: dict[str, Any]) -> float:
+    return float((params["x"] - 1) ** 2 + (params["y"] + 1) ** 2 + (0.3 if params["act"] == "tanh" else 0.0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suggester", [{"name": "bayesian", "options": {"n_initial": 6}},
+                                       {"name": "bayesian", "options": {"n_initial": 6,
+                                                                        "pending": "constant_liar_max"}},
+                                       {"name": "genetic", "options": {"population_size": 6}}],
+                         ids=["bayesian-kriging-believer", "bayesian-constant-liar-max", "genetic"])
+def test_simultaneous_asks_of_a_model_based_study_get_distinct_points(
+        serve: StartServer, database_url: str, http: requests.Session, suggester: dict[str, Any]) -> None:
+    server = serve(database_url, workers=2)
+    base = f"{server.base_url}/v1/studies/model"
+    body = {"name": "model", "space": SPACE, "objective": {"name": "loss", "goal": "minimize"}, "seed": 5,
+            "suggester": suggester}
+    expect(call(http, "POST", f"{server.base_url}/v1/studies", json_body=body), 201)
+    for trial in expect(call(http, "POST", f"{base}/ask", json_body={"count": 12}), 201)["trials"]:
+        expect(call(http, "POST", f"{base}/tell", json_body={"number": trial["number"],
+                                                               "value": loss(trial["params"])}), 200)
+
+    start = threading.Barrier(WORKERS)
+
+    def ask_once(_: int) -> dict[str, Any]:
+        with requests.Session() as session:
+            start.wait()
+            [trial] = expect(call(session, "POST", f"{base}/ask", json_body={}), 201)["trials"]
+            return dict(trial)
+
+    asked = in_threads(WORKERS, ask_once)
+
+    assert sorted(t["number"] for t in asked) == list(range(12, 12 + WORKERS))
+    assert len({json.dumps(t["params"], sort_keys=True) for t in asked}) == WORKERS
+    stored = all_trials(http, server.base_url, "model")
+    assert [t["number"] for t in stored] == list(range(12 + WORKERS))
+    assert sum(t["state"] == "running" for t in stored) == WORKERS
