@@ -32,7 +32,7 @@ from suggest_api.storage.database import transaction
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialState
+from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialState
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -281,7 +281,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
     state = _told_state(value, state)
     study, _, trial = _locked_trial(session, name, number)
     suggester = study.suggester["name"]
-    late = trial.state is TrialState.FAILED and trial.fail_reason == repo.STALE_REASON
+    late = trial.state is TrialState.FAILED and trial.fail_reason == STALE_REASON
     if trial.state is not TrialState.RUNNING and not late:
         if trial.state is state and trial.value == value:
             return Told(suggester, trial, changed=False)

@@ -22,6 +22,10 @@ class TrialState(enum.StrEnum):
         return self is not TrialState.RUNNING
 
 
+#: The `fail_reason` of a running trial failed by the reaper because its heartbeats stopped.
+STALE_REASON = "stale"
+
+
 class Goal(enum.StrEnum):
     MINIMIZE = "minimize"
     MAXIMIZE = "maximize"

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
 from suggest_api.storage.models import Base, IdempotencyRow, QueuedRow, StudyRow, TrialRow
-from suggest_api.trials import Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
+from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
 
-STALE_REASON = "stale"
 MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
 
 

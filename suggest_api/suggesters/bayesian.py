@@ -54,15 +54,13 @@ from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.gaussian_process import GaussianProcess, fit_hyperparameters
 from suggest_api.suggesters.sobol import sobol_points
 from suggest_api.suggesters.warping import CubeGeometry, OutputWarp
-from suggest_api.trials import Goal, Trial, TrialState
+from suggest_api.trials import STALE_REASON, Goal, Trial, TrialState
 
 Array = npt.NDArray[np.float64]
 
 #: The widest cube a study may ask the GP to model: an ask at 1,000 columns took 1.3 s on a 2-core machine
 #: (at 2,000: 3.5 s), and a GP learns little from a few hundred trials in that many dimensions anyway.
 MAX_MODEL_COLUMNS = 1000
-#: The fail reason the service's reaper gives trials whose worker stopped sending heartbeats.
-_STALE_REASON = "stale"
 #: Candidates of the acquisition sweep: Sobol points, plus this many perturbations of each best point.
 _SWEEP = 2048
 _PERTURBED_PER_POINT = 64
@@ -131,7 +129,7 @@ def _collect(space: SearchSpace, history: Sequence[Trial], goal: Goal) -> _Data:
     pending: list[Array] = []
     taken: set[bytes] = set()
     for trial in history:
-        if trial.state is TrialState.FAILED and trial.fail_reason == _STALE_REASON:
+        if trial.state is TrialState.FAILED and trial.fail_reason == STALE_REASON:
             continue
         point = _encode_or_none(space, trial)
         if point is None:
