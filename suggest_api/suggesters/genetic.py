@@ -11,10 +11,9 @@ then replaced by an untried point; only a used-up discrete space yields a repeat
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +22,10 @@ import numpy as np
 from marshmallow import fields, validate
 
 from suggest_api.config import Limits
-from suggest_api.errors import InvalidParams
+from suggest_api.errors import InvalidInput, InvalidParams
 from suggest_api.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, Unit, Value
 from suggest_api.suggesters.base import SuggestRequest
+from suggest_api.suggesters.grid_points import GridPoints
 from suggest_api.suggesters.sobol import sobol_points
 from suggest_api.trials import Goal, Trial, TrialState
 
@@ -269,56 +269,11 @@ def _untried(space: SearchSpace, rng: np.random.Generator, seen: set[str],
         params = space.decode(rng.random(space.dimension))
         if _key(params) not in seen:
             return params
-    unused = [p for p in itertools.islice(_every_point(space), MAX_ENUMERATED + 1) if _key(p) not in seen]
-    if unused and len(unused) <= MAX_ENUMERATED:
-        return unused[int(rng.integers(len(unused)))]
-    return fallback
-
-
-def _every_point(space: SearchSpace) -> Iterator[dict[str, Value]]:
-    """Every params dict of a discrete space (active params only); nothing when a float is continuous."""
-    values = {p.name: _values(p) for p in space.params}
-    if any(v is None for v in values.values()):
-        return
-    order = _parents_first(space.params)
-
-    def extend(partial: dict[str, Value], rest: Sequence[Param]) -> Iterator[dict[str, Value]]:
-        if not rest:
-            yield {p.name: partial[p.name] for p in space.params if p.name in partial}
-            return
-        param, tail = rest[0], rest[1:]
-        if not space.is_active(param, partial):
-            yield from extend(partial, tail)
-            return
-        for value in values[param.name] or ():
-            yield from extend({**partial, param.name: value}, tail)
-
-    yield from extend({}, order)
-
-
-def _values(param: Param) -> Sequence[Value] | None:
-    """Every value a param can take, or None for a continuous float."""
-    if isinstance(param, CategoricalParam):
-        return param.choices
-    if isinstance(param, IntParam):
-        return range(param.low, param.high + 1, 1 if param.log else param.step)
-    if param.step is None:
-        return None
-    levels = round((param.high - param.low) / param.step) + 1
-    if levels > MAX_ENUMERATED:
-        return None
-    alone = SearchSpace([FloatParam(name=param.name, low=param.low, high=param.high, step=param.step)])
-    return [alone.decode([(k + 0.5) / levels])[param.name] for k in range(levels)]
-
-
-def _parents_first(params: Sequence[Param]) -> list[Param]:
-    """Params ordered so every param follows the parents its `when` names (the space refuses cycles)."""
-    ordered: list[Param] = []
-    placed: set[str] = set()
-    remaining = list(params)
-    while remaining:
-        ready = [p for p in remaining if not p.when or all(parent in placed for parent in p.when)]
-        ordered += ready
-        placed.update(p.name for p in ready)
-        remaining = [p for p in remaining if p.name not in placed]
-    return ordered
+    try:
+        points = GridPoints.every_point(space)
+    except InvalidInput:  # conditions too entangled to count: not worth enumerating
+        return fallback
+    if points is None or points.size > MAX_ENUMERATED:
+        return fallback
+    unused = [n for n in range(points.size) if _key(points.point(n)) not in seen]
+    return points.point(unused[int(rng.integers(len(unused)))]) if unused else fallback

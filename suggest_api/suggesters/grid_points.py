@@ -121,9 +121,10 @@ class SteppedFloatAxis:
         return k if 0 <= k < self._size and self[k] == value else None
 
 
-def axis_of(param: Param, grid_points: int) -> Axis:
-    """The values `param` takes on the grid: its explicit `grid` first, then its type's default."""
-    if param.grid is not None:
+def axis_of(param: Param, grid_points: int, *, explicit_grid: bool = True) -> Axis:
+    """The values `param` takes on the grid: its explicit `grid` first (unless told to ignore it), then
+    its type's default."""
+    if explicit_grid and param.grid is not None:
         return ListedAxis(param.grid)
     if isinstance(param, CategoricalParam):
         return ListedAxis(param.choices)
@@ -163,12 +164,13 @@ def _shortest(x: float, tolerance: float) -> float:
 class GridPoints:
     """Every point of a space's grid, numbered 0..size-1; `point(n)` and `position_of(params)` are inverses."""
 
-    def __init__(self, space: SearchSpace, grid_points: int) -> None:
+    def __init__(self, space: SearchSpace, grid_points: int, *, explicit_grid: bool = True) -> None:
         self.space = space
         self.grid_points = grid_points
-        # Parents before children, otherwise as declared: the order decode uses (no public name for it yet).
+        # Parents before children, otherwise as declared: the order decode uses.
         self._params: tuple[Param, ...] = space.order
-        self.axes: tuple[Axis, ...] = tuple(axis_of(p, grid_points) for p in self._params)
+        self.axes: tuple[Axis, ...] = tuple(axis_of(p, grid_points, explicit_grid=explicit_grid)
+                                            for p in self._params)
         position = {p.name: i for i, p in enumerate(self._params)}
         children: list[set[int]] = [set() for _ in self._params]
         for i, p in enumerate(self._params):
@@ -186,6 +188,13 @@ class GridPoints:
         self._group_counts: dict[tuple[Group, Group], int] = {}
         self._suffix_counts: dict[tuple[int, Group], int] = {}
         self.size = self._count_from(0, frozenset())
+
+    @classmethod
+    def every_point(cls, space: SearchSpace) -> GridPoints | None:
+        """Every point a discrete space has (`grid` lists ignored); None when a float param is continuous."""
+        if any(isinstance(p, FloatParam) and p.step is None for p in space.params):
+            return None
+        return cls(space, 2, explicit_grid=False)
 
     # -- public ------------------------------------------------------------------------------------
 

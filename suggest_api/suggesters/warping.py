@@ -18,7 +18,6 @@ the acquisition is always judged at the point the trial will really have.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,32 +121,13 @@ def _log_int_bounds(param: IntParam) -> tuple[float, float]:
     return math.log(param.low - 0.5), math.log(param.high + 0.5)
 
 
-def _parents_first(params: Sequence[Param]) -> list[Param]:
-    """Params ordered so every `when` parent comes before its children (the space refuses cycles)."""
-    by_name = {p.name: p for p in params}
-    order: list[Param] = []
-    seen: set[str] = set()
-
-    def visit(p: Param) -> None:
-        if p.name in seen:
-            return
-        seen.add(p.name)
-        for parent in p.when or {}:
-            visit(by_name[parent])
-        order.append(p)
-
-    for p in params:
-        visit(p)
-    return order
-
-
 class CubeGeometry:
     """Where in the unit cube a trial of `space` can be, and how to move between such points."""
 
     def __init__(self, space: SearchSpace) -> None:
         self.dimension = space.dimension
         slices = space.slices()
-        self._columns = [_Column(p, slices[p.name], _level_values(p)) for p in _parents_first(space.params)]
+        self._columns = [_Column(p, slices[p.name], _level_values(p)) for p in space.order]
         self._numeric = np.zeros(self.dimension, dtype=bool)
         for c in self._columns:
             if not isinstance(c.param, CategoricalParam):
