@@ -36,6 +36,14 @@ class NotFound(SuggestError):
     title = "Not found"
 
 
+class NoCompletedTrial(NotFound):
+    """A study exists but has no completed trial, so it has no best: a type of its own, so clients
+    can tell it from a missing study without parsing the message."""
+
+    slug = "no-completed-trial"
+    title = "No completed trial"
+
+
 class Conflict(SuggestError):
     status = 409
     slug = "conflict"

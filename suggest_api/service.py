@@ -24,7 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Limits
-from suggest_api.errors import Conflict, GridExhausted, IdempotencyKeyReused, InvalidInput, NotFound
+from suggest_api.errors import (
+    Conflict,
+    GridExhausted,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NoCompletedTrial,
+    NotFound,
+)
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import repository as repo
@@ -419,7 +426,7 @@ def best(session: Session, name: str) -> Trial:
     study = _study_ref(session, name)
     trial = repo.best_trial(session, study.id, Goal(study.goal))
     if trial is None:
-        raise NotFound(f"study {name!r} has no completed trial yet; tell a result first")
+        raise NoCompletedTrial(f"study {name!r} has no completed trial yet; tell a result first")
     return repo.with_reports(session, study.id, [trial])[0]
 
 

@@ -1,0 +1,115 @@
+"""The entry point: a connection to one suggest_api service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Union
+from urllib.parse import quote
+
+from suggest_client.errors import NotFound
+from suggest_client.study import PAGE_SIZE, Study
+from suggest_client.transport import Transport
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+GOALS = ("minimize", "maximize")
+
+Plugin = Union[str, Mapping[str, Any]]
+
+
+class Client:
+    """Talks to one service. Thread-safe: each thread gets its own connection pool.
+
+    `url` defaults to $SUGGEST_URL, then http://127.0.0.1:8000; `token` to $SUGGEST_TOKEN.
+    `retries` bounds how often one call is retried on connection errors, 429 and 502-504.
+    """
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
+                 retries: int = 5) -> None:
+        self.url = url or os.environ.get("SUGGEST_URL") or DEFAULT_URL
+        self.token = token if token is not None else os.environ.get("SUGGEST_TOKEN") or None
+        self.timeout = timeout
+        self.retries = retries
+        self.transport = Transport(self.url, self.token, timeout, retries)
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def create_study(self, name: str, space: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                     objective: str | Mapping[str, Any] = "minimize", suggester: Plugin = "random",
+                     seed: int | None = None, *, heartbeat_timeout: float | None = None,
+                     pruner: Plugin | None = None, metadata: Mapping[str, Any] | None = None) -> Study:
+        """Create a study, or get it back if one with this name and the same definition exists.
+
+        Every worker may call this at start-up. A study of that name with another definition
+        raises Conflict naming the fields that differ. `space` is `{"params": [...]}` or the list
+        of params; `objective` a goal ("minimize", "maximize") or `{"name": ..., "goal": ...}`;
+        `suggester` and `pruner` a name or `{"name": ..., "options": {...}}`.
+        """
+        body: dict[str, Any] = {"name": name, "space": _space(space), "objective": _objective(objective),
+                                "suggester": _plugin(suggester)}
+        if seed is not None:
+            body["seed"] = seed
+        if heartbeat_timeout is not None:
+            body["heartbeat_timeout"] = heartbeat_timeout
+        if pruner is not None:
+            body["pruner"] = _plugin(pruner)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return Study(self.transport, self.transport.request("POST", "/v1/studies", json=body,
+                                                            idempotent_post=True))
+
+    def study(self, name: str) -> Study:
+        """An existing study; raises NotFound if there is none of that name."""
+        return Study(self.transport, self.transport.request("GET", "/v1/studies/" + quote(name, safe="")))
+
+    def studies(self) -> list[Study]:
+        """Every study, oldest first (following the pages)."""
+        found: list[Study] = []
+        params: dict[str, Any] = {"limit": PAGE_SIZE}
+        while True:
+            page = self.transport.request("GET", "/v1/studies", params=params)
+            found += [Study(self.transport, info) for info in page["studies"]]
+            if not page["next_cursor"]:
+                return found
+            params["cursor"] = page["next_cursor"]
+
+    def delete_study(self, name: str, *, missing_ok: bool = False) -> None:
+        """Delete a study and its trials; NotFound if there is none, unless `missing_ok`."""
+        try:
+            self.transport.request("DELETE", "/v1/studies/" + quote(name, safe=""))
+        except NotFound:
+            if not missing_ok:
+                raise
+
+
+def _space(space: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    if isinstance(space, Mapping):
+        return dict(space)
+    return {"params": [dict(param) for param in space]}
+
+
+def _objective(objective: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(objective, str):
+        if objective not in GOALS:
+            raise ValueError(f"objective must be 'minimize', 'maximize' or {{'name': ..., 'goal': ...}}, "
+                             f"not {objective!r}")
+        return {"goal": objective}
+    return dict(objective)
+
+
+def _plugin(plugin: Plugin) -> dict[str, Any]:
+    if isinstance(plugin, str):
+        return {"name": plugin}
+    return dict(plugin)

@@ -1,0 +1,41 @@
+"""Objectives for `Study.optimize` tests, in a module of their own so worker processes can import them."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from suggest_client import Client, Trial, TrialPruned
+
+
+def quadratic(trial: Trial) -> float:
+    value: float = (trial.params["x"] - 0.3) ** 2
+    return value
+
+
+def by_number(trial: Trial) -> float:
+    """Trial 1 raises, 2 prunes, 3 returns NaN, 4 returns a string; the rest complete."""
+    if trial.number == 1:
+        raise ValueError("diverged")
+    if trial.number == 2:
+        trial.report(0, 9.0)
+        raise TrialPruned()
+    if trial.number == 3:
+        return math.nan
+    if trial.number == 4:
+        return "0.5"  # type: ignore[return-value]
+    return float(trial.number)
+
+
+def forever(trial: Trial) -> float:
+    time.sleep(600)
+    return 0.0
+
+
+if __name__ == "__main__":
+    # python -m tests.client.objectives URL STUDY WORKERS threads|processes: optimize `forever`.
+    url, name, workers, mode = sys.argv[1:5]
+    study = Client(url).study(name)
+    print("optimizing", flush=True)
+    study.optimize(forever, 10, int(workers), processes=mode == "processes")
