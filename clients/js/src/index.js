@@ -1,0 +1,375 @@
+/**
+ * JavaScript client for suggest_api: create studies, ask for trials, tell results.
+ *
+ * Dependency-free ES module for Node >= 18 (global `fetch`). Objects returned by the service keep
+ * its JSON in `.info` (studies) and `.raw` (trials); trial fields are also exposed in camelCase
+ * (`createdAt`, `finishedAt`, `heartbeatAt`, `failReason`, `clientId`).
+ */
+
+import { NO_COMPLETED_TRIAL, NotFound } from "./errors.js";
+import { Transport } from "./transport.js";
+
+export * from "./errors.js";
+export { backoffDelay, parseRetryAfter } from "./transport.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8000";
+export const DEFAULT_TIMEOUT_S = 30;
+export const DEFAULT_RETRIES = 5;
+
+const env = (name) => (typeof process !== "undefined" ? process.env[name] : undefined) || undefined;
+const segment = (name) => encodeURIComponent(name);
+
+function studyPath(name, rest = "") {
+  if (typeof name !== "string" || name === "") throw new TypeError("a study name must be a non-empty string");
+  return `/v1/studies/${segment(name)}${rest}`;
+}
+
+function trialNumber(trialOrNumber) {
+  const number = trialOrNumber instanceof Trial ? trialOrNumber.number : trialOrNumber;
+  if (!Number.isInteger(number) || number < 0) {
+    throw new TypeError(`a trial number must be a non-negative integer, not ${String(number)}`);
+  }
+  return number;
+}
+
+function requireFinite(value, what) {
+  // JSON.stringify would silently turn NaN and Infinity into null, which means something else.
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new RangeError(`${what} must be a finite number, not ${value}; tell a diverged run as state "failed"`);
+  }
+}
+
+/** Drop undefined members, so the service applies its own defaults. */
+function compact(object) {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * A connection to one suggest_api service.
+ */
+export class Client {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] base URL; default `SUGGEST_URL`, else http://127.0.0.1:8000
+   * @param {string|null} [options.token] sent as `Authorization: Bearer <token>`; default `SUGGEST_TOKEN`
+   * @param {number} [options.timeout] seconds per attempt (default 30)
+   * @param {number} [options.retries] retries after the first attempt (default 5)
+   * @param {typeof fetch} [options.fetch] fetch implementation (default the global one), e.g. for tests
+   */
+  constructor({ url, token, timeout = DEFAULT_TIMEOUT_S, retries = DEFAULT_RETRIES, fetch } = {}) {
+    if (!(typeof timeout === "number" && timeout > 0)) throw new RangeError("timeout must be a positive number of seconds");
+    if (!(Number.isInteger(retries) && retries >= 0)) throw new RangeError("retries must be a non-negative integer");
+    const fetchImpl = fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== "function") throw new TypeError("no fetch available: use Node >= 18 or pass options.fetch");
+    this.url = (url ?? env("SUGGEST_URL") ?? DEFAULT_URL).replace(/\/+$/, "");
+    this.transport = new Transport({
+      url: this.url,
+      token: token === undefined ? (env("SUGGEST_TOKEN") ?? null) : token,
+      timeout,
+      retries,
+      fetch: fetchImpl,
+    });
+  }
+
+  /**
+   * Get or create a study: 201 creates it, an identical existing study is returned as is (200);
+   * a study of that name with another definition throws `Conflict` (`.body.differing_fields`).
+   *
+   * @param {object} definition
+   * @param {string} definition.name
+   * @param {object|object[]} definition.space `{params: [...]}`, or just the params list
+   * @param {"minimize"|"maximize"|{name?: string, goal: "minimize"|"maximize"}} [definition.objective] default "minimize"
+   * @param {string|{name: string, options?: object}} [definition.suggester] default the service's ("random")
+   * @param {string|{name: string, options?: object}|null} [definition.pruner]
+   * @param {number} [definition.seed] drawn by the service when omitted
+   * @param {number} [definition.heartbeatTimeout] seconds
+   * @param {object} [definition.metadata]
+   * @returns {Promise<Study>} with `.created` true when this call created it
+   */
+  async createStudy({ name, space, objective = "minimize", suggester, pruner, seed, heartbeatTimeout, metadata }) {
+    const plugin = (value) => (typeof value === "string" ? { name: value, options: {} } : value);
+    const body = compact({
+      name,
+      space: Array.isArray(space) ? { params: space } : space,
+      objective: typeof objective === "string" ? { goal: objective } : objective,
+      suggester: plugin(suggester),
+      pruner: plugin(pruner),
+      seed,
+      heartbeat_timeout: heartbeatTimeout,
+      metadata,
+    });
+    const { status, body: info } = await this.transport.request("POST", "/v1/studies", { body, idempotencyKey: true });
+    return new Study(this, info, { created: status === 201 });
+  }
+
+  /**
+   * An existing study; throws `NotFound` when there is none of that name.
+   *
+   * @param {string} name
+   * @returns {Promise<Study>}
+   */
+  async study(name) {
+    const { body } = await this.transport.request("GET", studyPath(name));
+    return new Study(this, body);
+  }
+
+  /**
+   * Every study, oldest first (follows `next_cursor` over all pages).
+   *
+   * @param {object} [options]
+   * @param {number} [options.pageSize] studies per request (1 … 1000; default the service's 50)
+   * @returns {Promise<Study[]>}
+   */
+  async studies({ pageSize } = {}) {
+    const pages = await this._pages("/v1/studies", "studies", { limit: pageSize });
+    return pages.map((info) => new Study(this, info));
+  }
+
+  /**
+   * Delete a study and all its trials; throws `NotFound` when there is none of that name.
+   *
+   * @param {string} name
+   * @returns {Promise<void>}
+   */
+  async deleteStudy(name) {
+    // A 404 on a retry whose earlier attempt lost its answer means that attempt deleted it.
+    await this.transport.request("DELETE", studyPath(name), { missingIsDone: true });
+  }
+
+  /** @private */
+  async _pages(path, key, query) {
+    const items = [];
+    let cursor = null;
+    do {
+      const { body } = await this.transport.request("GET", path, { query: { ...query, cursor } });
+      items.push(...body[key]);
+      cursor = body.next_cursor;
+    } while (cursor);
+    return items;
+  }
+}
+
+/**
+ * A study: its definition and counts as the service last answered them (`.info`), and its trials.
+ */
+export class Study {
+  /**
+   * @param {Client} client
+   * @param {object} info the study's JSON as the service answers it (snake_case)
+   * @param {{created?: boolean}} [options]
+   */
+  constructor(client, info, { created = false } = {}) {
+    Object.defineProperty(this, "client", { value: client, enumerable: false });
+    /** The study's JSON: space, objective, suggester, seed, trial_counts, best_trial, … */
+    this.info = info;
+    /** True when the `createStudy` call that returned this object created the study. */
+    this.created = created;
+  }
+
+  /** @returns {string} */
+  get name() {
+    return this.info.name;
+  }
+
+  /**
+   * Reload `.info` (counts, best trial) from the service.
+   *
+   * @returns {Promise<Study>} this study
+   */
+  async refresh() {
+    const { body } = await this.client.transport.request("GET", studyPath(this.name));
+    this.info = body;
+    return this;
+  }
+
+  /**
+   * New running trials to train. A grid study near its end answers fewer than `count`; once every
+   * point is handed out it throws `GridExhausted`.
+   *
+   * @param {object} [options]
+   * @param {number} [options.count] trials to create (default 1)
+   * @param {string} [options.clientId] stored on the trials to tell workers apart
+   * @returns {Promise<Trial[]>}
+   */
+  async ask({ count = 1, clientId } = {}) {
+    const body = compact({ count, client_id: clientId });
+    const answer = await this.client.transport.request("POST", studyPath(this.name, "/ask"),
+      { body, idempotencyKey: true });
+    return answer.body.trials.map((raw) => new Trial(this, raw));
+  }
+
+  /**
+   * Finish a trial: give `value` (completed), or `state` "failed" / "pruned" / "completed".
+   * The same tell again is a no-op; a different result for a finished trial throws `Conflict`.
+   *
+   * @param {Trial|number} trialOrNumber
+   * @param {object} [result]
+   * @param {number} [result.value]
+   * @param {"completed"|"failed"|"pruned"} [result.state]
+   * @param {object} [result.metadata] merged into the trial's metadata
+   * @returns {Promise<Trial>} the finished trial
+   */
+  async tell(trialOrNumber, { value, state, metadata } = {}) {
+    requireFinite(value, "value");
+    const body = compact({ number: trialNumber(trialOrNumber), value, state, metadata });
+    const answer = await this.client.transport.request("POST", studyPath(this.name, "/tell"),
+      { body, idempotencyKey: true });
+    return new Trial(this, answer.body);
+  }
+
+  /**
+   * The best completed trial, or null while none has completed.
+   *
+   * @returns {Promise<Trial|null>}
+   */
+  async best() {
+    try {
+      const { body } = await this.client.transport.request("GET", studyPath(this.name, "/best"));
+      return new Trial(this, body);
+    } catch (error) {
+      if (!(error instanceof NotFound)) throw error;
+      if (error.type === NO_COMPLETED_TRIAL) return null;
+      // Services that answer both "no such study" and "no completed trial yet" with the plain
+      // not-found problem: reading the study tells them apart (and throws if it is gone).
+      await this.refresh();
+      return this.info.best_trial ? new Trial(this, this.info.best_trial) : null;
+    }
+  }
+
+  /**
+   * Every trial, by number (follows `next_cursor` over all pages).
+   *
+   * @param {object} [options]
+   * @param {"running"|"completed"|"failed"|"pruned"} [options.state] only trials in this state
+   * @param {number} [options.pageSize] trials per request (1 … 1000; default the service's 50)
+   * @returns {Promise<Trial[]>}
+   */
+  async trials({ state, pageSize } = {}) {
+    const items = await this.client._pages(studyPath(this.name, "/trials"), "trials", { state, limit: pageSize });
+    return items.map((raw) => new Trial(this, raw));
+  }
+
+  /**
+   * One trial; throws `NotFound` when the study has no trial of that number.
+   *
+   * @param {number} number
+   * @returns {Promise<Trial>}
+   */
+  async trial(number) {
+    const { body } = await this.client.transport.request("GET", studyPath(this.name, `/trials/${trialNumber(number)}`));
+    return new Trial(this, body);
+  }
+
+  /**
+   * Enqueue parameter sets (items without `value` and `state`: handed out by the next asks) and/or
+   * import finished trials (items with them: warm start).
+   *
+   * @param {{params: object, value?: number, state?: string, metadata?: object}[]} items
+   * @returns {Promise<{imported: Trial[], enqueued: number, queueLength: number}>}
+   */
+  async addTrials(items) {
+    for (const item of items) requireFinite(item?.value, "value");
+    const answer = await this.client.transport.request("POST", studyPath(this.name, "/trials"),
+      { body: { trials: items }, idempotencyKey: true });
+    const { imported, enqueued, queue_length: queueLength } = answer.body;
+    return { imported: imported.map((raw) => new Trial(this, raw)), enqueued, queueLength };
+  }
+
+  /**
+   * Delete this study and all its trials.
+   *
+   * @returns {Promise<void>}
+   */
+  async delete() {
+    await this.client.deleteStudy(this.name);
+  }
+}
+
+/**
+ * One trial as the service last answered it. `.raw` holds the service's JSON; the same fields are
+ * properties in camelCase. Timestamps stay RFC 3339 strings (a Date would drop the microseconds).
+ */
+export class Trial {
+  /**
+   * @param {Study} study
+   * @param {object} raw the trial's JSON as the service answers it
+   */
+  constructor(study, raw) {
+    Object.defineProperty(this, "study", { value: study, enumerable: false });
+    this._update(raw);
+  }
+
+  /** @private */
+  _update(raw) {
+    Object.defineProperty(this, "raw", { value: raw, enumerable: false, configurable: true, writable: true });
+    /** @type {number} */
+    this.number = raw.number;
+    /** @type {"running"|"completed"|"failed"|"pruned"} */
+    this.state = raw.state;
+    /** @type {Record<string, any>} only the active parameters */
+    this.params = raw.params;
+    /** @type {number|null} */
+    this.value = raw.value;
+    /** @type {{step: number, value: number}[]} */
+    this.intermediate = raw.intermediate;
+    /** @type {object|null} */
+    this.metadata = raw.metadata;
+    /** @type {string} */
+    this.createdAt = raw.created_at;
+    /** @type {string|null} */
+    this.finishedAt = raw.finished_at;
+    /** @type {string|null} */
+    this.heartbeatAt = raw.heartbeat_at;
+    /** @type {string|null} e.g. "stale" for a trial whose worker stopped sending heartbeats */
+    this.failReason = raw.fail_reason;
+    /** @type {string|null} */
+    this.clientId = raw.client_id;
+    return this;
+  }
+
+  /**
+   * Report an intermediate value (also renews the heartbeat).
+   *
+   * @param {number} step a non-negative integer
+   * @param {number} value
+   * @returns {Promise<boolean>} true when training should stop (pruned)
+   */
+  async report(step, value) {
+    requireFinite(value, "value");
+    const { body } = await this.study.client.transport.request("POST",
+      studyPath(this.study.name, `/trials/${this.number}/report`), { body: { step, value } });
+    return body.prune;
+  }
+
+  /**
+   * Tell the service this trial is still being trained, so it is not failed as stale.
+   *
+   * @returns {Promise<Trial>} this trial, updated
+   */
+  async heartbeat() {
+    const { body } = await this.study.client.transport.request("POST",
+      studyPath(this.study.name, `/trials/${this.number}/heartbeat`));
+    return this._update(body);
+  }
+
+  /**
+   * Finish this trial (see `Study.tell`).
+   *
+   * @param {{value?: number, state?: "completed"|"failed"|"pruned", metadata?: object}} [result]
+   * @returns {Promise<Trial>} this trial, updated
+   */
+  async tell(result = {}) {
+    const told = await this.study.tell(this.number, result);
+    return this._update(told.raw);
+  }
+
+  /**
+   * Reload this trial from the service.
+   *
+   * @returns {Promise<Trial>} this trial, updated
+   */
+  async refresh() {
+    const fresh = await this.study.trial(this.number);
+    return this._update(fresh.raw);
+  }
+}

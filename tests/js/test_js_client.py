@@ -1,0 +1,50 @@
+"""The JavaScript client (clients/js) passes its own node:test suite against a real server.
+
+The node tests need a live service (SUGGEST_TEST_URL): this starts `suggest-api serve` on each
+backend and runs `node --test` against it, so the client is checked on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.servers import StartServer
+
+ROOT = Path(__file__).resolve().parents[2]
+JS_TESTS = "clients/js/test/"
+NODE_TIMEOUT_S = 120
+#: Tests in clients/js/test/*.test.js; more may be added, none may silently disappear.
+EXPECTED_TESTS = 20
+
+
+def tap_count(output: str, name: str) -> int:
+    """A count from the TAP summary that `node --test` prints last, e.g. `# pass 19`."""
+    found = re.findall(rf"^# {name} (\d+)$", output, flags=re.M)
+    assert found, f"no '# {name}' line in node's TAP output:\n{output}"
+    return int(found[-1])
+
+
+@pytest.mark.slow
+def test_js_client_suite_passes_against_a_real_server(database_url: str, serve: StartServer) -> None:
+    node = shutil.which("node")
+    assert node is not None, "the JavaScript client tests need `node` (>= 18) on PATH; install Node.js"
+    server = serve(database_url, workers=2)
+    # The client reads SUGGEST_URL and SUGGEST_TOKEN as defaults: keep a developer's out of the run.
+    env = {k: v for k, v in os.environ.items() if k not in ("SUGGEST_URL", "SUGGEST_TOKEN", "NODE_OPTIONS")}
+    env["SUGGEST_TEST_URL"] = server.base_url
+    try:
+        result = subprocess.run([node, "--test", "--test-reporter=tap", JS_TESTS], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=NODE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"node --test ran over {NODE_TIMEOUT_S} s; output so far:\n{timeout.stdout!r}\n{timeout.stderr!r}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"node --test failed ({result.returncode}):\n{output}"
+    assert tap_count(output, "fail") == 0, output
+    assert tap_count(output, "cancelled") == 0, output
+    assert tap_count(output, "pass") >= EXPECTED_TESTS, output
