@@ -10,7 +10,7 @@ from flask_smorest.spec import prepare_response
 
 from suggest_api.api.context import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from suggest_api.api.problems import PROBLEM_MIME
-from suggest_api.api.schemas import ProblemOut
+from suggest_api.api.schemas import COMPONENTS, ProblemOut
 from suggest_api.api.strict_json import StrictParser
 
 #: Documents the header that makes a POST safe to retry (`@blp.doc(parameters=[IDEMPOTENCY_KEY])`).
@@ -35,8 +35,25 @@ class Blueprint(flask_smorest.Blueprint):
         return super().alt_response(status_code, response, schema=schema, content_type=content_type, **kwargs)
 
 
+def documented_as(converter: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: a field whose metadata has "openapi" is documented as exactly that
+    schema, replacing what apispec derived from the field (a `$ref` to a shared component, a union)."""
+    schema = field.metadata.get("openapi")
+    if schema is None:
+        return {}
+    ret.clear()
+    return dict(schema)
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemOut
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        """As flask-smorest's, plus the shared components and the "openapi" field override."""
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(documented_as)
+        for name, schema in COMPONENTS.items():
+            self.spec.components.schema(name, schema)
 
     def _register_pagination_header(self) -> None:
         """Nothing: lists page with `next_cursor` in the body, not flask-smorest's header pagination."""

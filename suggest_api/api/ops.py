@@ -18,6 +18,7 @@ blp = Blueprint("ops", __name__, description="Health, readiness and metrics.")
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.doc(operationId="healthz")
     @blp.response(200, HealthOut)
     def get(self) -> flask.Response:
         """Liveness: the process answers (never touches the database)"""
@@ -26,6 +27,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @blp.doc(operationId="readyz")
     @blp.response(200, ReadyOut)
     @blp.alt_response(503, description="Shutting down, database unreachable, or schema not migrated.",
                       headers={"Retry-After": {"description": "Seconds to wait before asking again "
@@ -51,6 +53,7 @@ class Ready(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @blp.doc(operationId="metrics")
     @blp.response(200, {"type": "string"}, content_type="text/plain",
                   description="Prometheus text exposition format.")
     def get(self) -> flask.Response:

@@ -22,10 +22,13 @@ def _component_name(kind: str, spec: PluginSpec[Any]) -> str:
     return "".join(part.capitalize() for part in spec.name.split("_")) + kind.capitalize()
 
 
-def one_of(registry: Registry[Any]) -> list[dict[str, str]]:
-    """`$ref`s to the components `register` adds, for the `oneOf` of a field naming an algorithm."""
-    return [{"$ref": f"#/components/schemas/{_component_name(registry.kind, spec)}"}
-            for spec in registry.specs().values()]
+def one_of(registry: Registry[Any]) -> dict[str, Any]:
+    """The schema of a field naming an algorithm: one of the components `register` adds, told apart
+    by `name` (so a client generator makes a typed union of them)."""
+    refs = {spec.name: f"#/components/schemas/{_component_name(registry.kind, spec)}"
+            for spec in registry.specs().values()}
+    return {"oneOf": [{"$ref": target} for target in refs.values()],
+            "discriminator": {"propertyName": "name", "mapping": refs}}
 
 
 def register(api: Api, registry: Registry[Any]) -> None:

@@ -21,6 +21,91 @@ INT63_MAX = 2**63 - 1
 FINISHED_STATES = [s.value for s in TrialState if s is not TrialState.RUNNING]
 
 
+# --- shared OpenAPI components ----------------------------------------------------------------
+# Shapes that marshmallow fields cannot describe on their own (the search space is parsed by
+# suggest_api.space, enums shared by several schemas). Api registers them as components; a field
+# whose metadata has "openapi" is documented as exactly that schema (see blueprint.Api).
+
+def ref(component: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
+def nullable(component: str, **extra: Any) -> dict[str, Any]:
+    """A component or null (3.1 style, which client generators turn into `Component | None`)."""
+    return {"anyOf": [ref(component), {"type": "null"}], **extra}
+
+
+#: A parameter value or a categorical choice: never null, an array or an object.
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+_PARAM_COMMON: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "description": "Unique within the space; printable.",
+             "example": "lr"},
+    "when": nullable("Condition"),
+}
+
+
+def _numeric_param(kind: str, number: str, description: str) -> dict[str, Any]:
+    return {
+        "type": "object", "description": description, "required": ["name", "type", "low", "high"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _PARAM_COMMON["name"], "type": {"type": "string", "const": kind},
+            "low": {"type": number}, "high": {"type": number, "description": "Above low; included."},
+            "log": {"type": ["boolean", "null"], "description": "Sample on a log scale (needs low > 0)."},
+            "step": {"type": [number, "null"], "exclusiveMinimum": 0,
+                     "description": "Only values low + k * step, dividing high - low (not with log)."},
+            "when": _PARAM_COMMON["when"],
+            "grid": {"type": ["array", "null"], "minItems": 1, "items": {"type": number},
+                     "description": "The values the grid suggester tries (in bounds, on step)."},
+        },
+    }
+
+
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "TrialState": {"type": "string", "enum": [s.value for s in TrialState]},
+    "FinishedState": {"type": "string", "enum": FINISHED_STATES,
+                      "description": "A trial's result state: what a tell or an import may set."},
+    "Goal": {"type": "string", "enum": [g.value for g in Goal]},
+    "Objective": {"type": "object", "required": ["name", "goal"], "additionalProperties": False,
+                  "properties": {"name": {"type": "string", "description": "What the value measures."},
+                                 "goal": ref("Goal")}},
+    "Metadata": {"type": "object", "additionalProperties": {},
+                 "description": "Any JSON object, stored and answered as given."},
+    "Params": {"type": "object", "additionalProperties": SCALAR,
+               "description": "Parameter name -> value: every active parameter, no inactive one.",
+               "example": {"lr": 0.01, "batch_size": 64, "optimizer": "sgd", "momentum": 0.9}},
+    "Condition": {"type": "object", "minProperties": 1,
+                  "additionalProperties": {"type": "array", "minItems": 1, "items": SCALAR},
+                  "description": "Categorical parent name -> the choices of it for which this parameter is "
+                                 "active (all parents must match).",
+                  "example": {"optimizer": ["sgd"]}},
+    "FloatParam": _numeric_param("float", "number", "A real number in [low, high]."),
+    "IntParam": _numeric_param("int", "integer", "An integer in [low, high] (step 1 unless given)."),
+    "CategoricalParam": {
+        "type": "object", "description": "One of a list of choices (no order between them).",
+        "required": ["name", "type", "choices"], "additionalProperties": False,
+        "properties": {
+            "name": _PARAM_COMMON["name"], "type": {"type": "string", "const": "categorical"},
+            "choices": {"type": "array", "minItems": 1, "items": SCALAR, "description": "Distinct values."},
+            "when": _PARAM_COMMON["when"],
+            "grid": {"type": ["array", "null"], "minItems": 1, "items": SCALAR,
+                     "description": "The choices the grid suggester tries (default: all)."},
+        },
+    },
+    "SearchSpace": {
+        "type": "object", "required": ["params"], "additionalProperties": False,
+        "description": "The parameters to suggest; see the README for every rule.",
+        "properties": {"params": {
+            "type": "array", "minItems": 1,
+            "items": {"oneOf": [ref("FloatParam"), ref("IntParam"), ref("CategoricalParam")],
+                      "discriminator": {"propertyName": "type", "mapping": {
+                          "float": "#/components/schemas/FloatParam", "int": "#/components/schemas/IntParam",
+                          "categorical": "#/components/schemas/CategoricalParam"}}}}},
+        "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]},
+    },
+}
+
+
 class Strict(ma.Schema):
     """Unknown fields are refused (marshmallow's default), named in the error."""
 
@@ -57,7 +142,7 @@ class FinishedState(fields.String):
 class ObjectiveIn(Strict):
     name = fields.String(load_default="value", metadata={"description": "What the value measures.",
                                                          "minLength": 1, "example": "val_loss"})
-    goal = fields.Enum(Goal, by_value=True, required=True)
+    goal = fields.Enum(Goal, by_value=True, required=True, metadata={"openapi": ref("Goal")})
 
 
 class PluginIn(Strict):
@@ -69,14 +154,13 @@ class StudyIn(Strict):
     name = fields.String(required=True, metadata={
         "description": "Unique; 1-256 printable characters (not only spaces), no '/' or '\\'.",
         "minLength": 1, "pattern": r"^[^/\\]+$", "example": "resnet-lr-sweep"})
-    space = fields.Dict(required=True, metadata={
-        "description": "Search space: {\"params\": [...]}; see the README for every parameter type.",
-        "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]}})
+    space = fields.Dict(required=True, metadata={"openapi": ref("SearchSpace")})  # parsed by suggest_api.space
     objective = fields.Nested(ObjectiveIn, required=True)
     suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
-                              metadata={"description": "Algorithm and its options; default random. Each "
-                                                       "algorithm's options are listed under its name.",
-                                        "oneOf": plugin_docs.one_of(suggesters)})
+                              metadata={"openapi": {
+                                  "description": "Algorithm and its options; default random. Each "
+                                                 "algorithm's options are listed under its name.",
+                                  **plugin_docs.one_of(suggesters)}})
     pruner = fields.Nested(PluginIn, load_default=None, allow_none=True)
     seed = integer(load_default=None, allow_none=True, validate=validate.Range(0, INT63_MAX),
                    metadata={"description": "Fixes every suggestion; drawn at random when omitted."})
@@ -84,7 +168,8 @@ class StudyIn(Strict):
                                      validate=validate.Range(0.1, 30 * 86400),
                                      metadata={"description": "Seconds without heartbeat before a running "
                                                               "trial is failed as stale (default 300)."})
-    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
+                           metadata={"openapi": nullable("Metadata", default=None)})
 
 
 class AskIn(Strict):
@@ -98,9 +183,10 @@ class AskIn(Strict):
 class TellIn(Strict):
     number = integer(required=True, validate=validate.Range(0, INT32_MAX))
     value = Number(load_default=None, allow_none=True)
-    state = FinishedState(load_default=None, allow_none=True,
-                        metadata={"description": "completed (default when value is given), failed or pruned."})
-    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+    state = FinishedState(load_default=None, allow_none=True, metadata={"openapi": nullable(
+        "FinishedState", default=None, description="completed (default when value is given), failed or pruned.")})
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
+                           metadata={"openapi": nullable("Metadata", default=None)})
 
 
 class ReportIn(Strict):
@@ -109,10 +195,12 @@ class ReportIn(Strict):
 
 
 class NewTrialIn(Strict):
-    params = fields.Dict(keys=fields.String(), required=True)
+    params = fields.Dict(keys=fields.String(), required=True, metadata={"openapi": ref("Params")})
     value = Number(load_default=None, allow_none=True)
-    state = FinishedState(load_default=None, allow_none=True)
-    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+    state = FinishedState(load_default=None, allow_none=True,
+                          metadata={"openapi": nullable("FinishedState", default=None)})
+    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
+                           metadata={"openapi": nullable("Metadata", default=None)})
 
 
 class TrialsIn(Strict):
@@ -127,7 +215,7 @@ class PageArgs(Strict):
 
 
 class TrialPageArgs(PageArgs):
-    state = fields.Enum(TrialState, by_value=True, load_default=None)
+    state = fields.Enum(TrialState, by_value=True, load_default=None, metadata={"openapi": ref("TrialState")})
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -155,8 +243,8 @@ class ReportOut(ma.Schema):
 
 class TrialOut(ma.Schema):
     number = fields.Integer(required=True)
-    state = fields.Enum(TrialState, by_value=True, required=True)
-    params = fields.Dict(required=True, metadata={"description": "Only the active parameters."})
+    state = fields.Enum(TrialState, by_value=True, required=True, metadata={"openapi": ref("TrialState")})
+    params = fields.Dict(required=True, metadata={"openapi": ref("Params")})
     value = fields.Float(required=True, allow_none=True)
     intermediate = fields.List(fields.Nested(ReportOut), required=True)
     created_at = Timestamp(required=True)
@@ -164,7 +252,7 @@ class TrialOut(ma.Schema):
     heartbeat_at = Timestamp(required=True, allow_none=True)
     fail_reason = fields.String(required=True, allow_none=True)
     client_id = fields.String(required=True, allow_none=True)
-    metadata = fields.Dict(required=True, allow_none=True)
+    metadata = fields.Dict(required=True, allow_none=True, metadata={"openapi": nullable("Metadata")})
 
 
 class PluginOut(ma.Schema):
@@ -182,19 +270,15 @@ class CountsOut(ma.Schema):
 
 class StudyOut(ma.Schema):
     name = fields.String(required=True)
-    space = fields.Method("dump_space", required=True, metadata={
-        "type": "object", "required": ["params"],
-        "properties": {"params": {"type": "array", "items": {"type": "object"}}},
-        "description": "The search space in canonical form (defaults omitted, numbers normalized)."})
-    objective = fields.Method("dump_objective", required=True, metadata={
-        "type": "object", "required": ["name", "goal"], "additionalProperties": False,
-        "properties": {"name": {"type": "string"}, "goal": {"enum": [g.value for g in Goal]}}})
+    # The space in canonical form: defaults omitted, numbers normalized.
+    space = fields.Method("dump_space", required=True, metadata={"openapi": ref("SearchSpace")})
+    objective = fields.Method("dump_objective", required=True, metadata={"openapi": ref("Objective")})
     suggester = fields.Nested(PluginOut, required=True)
     pruner = fields.Nested(PluginOut, required=True, allow_none=True)
     seed = fields.Integer(required=True)
     heartbeat_timeout = fields.Float(required=True)
     created_at = Timestamp(required=True)
-    metadata = fields.Dict(required=True, allow_none=True)
+    metadata = fields.Dict(required=True, allow_none=True, metadata={"openapi": nullable("Metadata")})
     trial_counts = fields.Nested(CountsOut, required=True)
     queued = fields.Integer(required=True, metadata={"description": "Enqueued parameter sets not yet handed out."})
     best_trial = fields.Nested(TrialOut, required=True, allow_none=True)
@@ -251,6 +335,8 @@ class ProblemOut(ma.Schema):
     request_id = fields.String()
     differing_fields = fields.List(fields.String(), metadata={
         "description": "409 on create: the fields in which the existing study differs."})
+    grid_size = fields.Integer(metadata={
+        "description": "409 grid-exhausted on ask: how many points the study's grid has."})
 
 
 # Shared instances: building a marshmallow schema costs more than dumping with it.

@@ -19,7 +19,7 @@ blp = Blueprint("studies", __name__, url_prefix="/v1", description="Create, list
 @blp.route("/studies")
 class Studies(MethodView):
     @blp.arguments(StudyIn)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="create_study", parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, StudyOut, description="The study was created.")
     @blp.alt_response(200, schema=StudyOut, description="An identical study already existed.")
     @blp.alt_response(409, description="A study of that name exists with another definition.")
@@ -43,6 +43,7 @@ class Studies(MethodView):
             idempotency_key()))
 
     @blp.arguments(PageArgs, location="query")
+    @blp.doc(operationId="list_studies")
     @blp.response(200, StudyPageOut)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List studies, oldest first; follow `next_cursor` for the next page"""
@@ -52,6 +53,7 @@ class Studies(MethodView):
 
 @blp.route("/studies/<name>")
 class StudyItem(MethodView):
+    @blp.doc(operationId="get_study")
     @blp.response(200, StudyOut)
     @blp.alt_response(404, description="No such study.")
     def get(self, name: str) -> Any:
@@ -59,6 +61,7 @@ class StudyItem(MethodView):
         service.reap(runtime().sessions, name)
         return service.read(runtime().sessions, lambda s: service.get_study(s, name))
 
+    @blp.doc(operationId="delete_study")
     @blp.response(204)
     @blp.alt_response(404, description="No such study.")
     def delete(self, name: str) -> flask.Response:

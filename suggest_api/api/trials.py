@@ -36,7 +36,7 @@ blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
 @blp.route("/ask")
 class Ask(MethodView):
     @blp.arguments(AskIn)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="ask", parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AskOut, description="New running trials.")
     @blp.alt_response(404, description="No such study.")
     @blp.alt_response(409, description="A grid study has handed out every point (problem type "
@@ -63,7 +63,7 @@ class Ask(MethodView):
 @blp.route("/tell")
 class Tell(MethodView):
     @blp.arguments(TellIn)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="tell", parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, TrialOut, description="The finished trial.")
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial was already told a different result.")
@@ -87,7 +87,7 @@ class Tell(MethodView):
 @blp.route("/trials")
 class Trials(MethodView):
     @blp.arguments(TrialsIn)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="add_trials", parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AddedOut)
     @blp.alt_response(404, description="No such study.")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
@@ -99,6 +99,7 @@ class Trials(MethodView):
             lambda added: Reply(201, ADDED_OUT.dump(added)), idempotency_key()))
 
     @blp.arguments(TrialPageArgs, location="query")
+    @blp.doc(operationId="list_trials")
     @blp.response(200, TrialPageOut)
     @blp.alt_response(404, description="No such study.")
     def get(self, args: dict[str, Any], name: str) -> dict[str, Any]:
@@ -111,6 +112,7 @@ class Trials(MethodView):
 
 @blp.route("/trials/<int:number>")
 class TrialItem(MethodView):
+    @blp.doc(operationId="get_trial")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     def get(self, name: str, number: int) -> Any:
@@ -121,6 +123,7 @@ class TrialItem(MethodView):
 
 @blp.route("/trials/<int:number>/heartbeat")
 class Heartbeat(MethodView):
+    @blp.doc(operationId="heartbeat")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial is not running.")
@@ -133,6 +136,7 @@ class Heartbeat(MethodView):
 @blp.route("/trials/<int:number>/report")
 class ReportValue(MethodView):
     @blp.arguments(ReportIn)
+    @blp.doc(operationId="report")
     @blp.response(200, ReportedOut)
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial is not running, or the step was reported with another value.")
@@ -145,6 +149,7 @@ class ReportValue(MethodView):
 
 @blp.route("/best")
 class Best(MethodView):
+    @blp.doc(operationId="get_best")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study, or no completed trial yet.")
     def get(self, name: str) -> Any:
