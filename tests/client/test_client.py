@@ -224,3 +224,14 @@ def test_trial_objects_round_trip(api: Client, study_name: str) -> None:
     assert isinstance(trial, Trial) and "number=0" in repr(trial) and "created_at" not in repr(trial)
     with pytest.raises(RuntimeError, match="not attached"):
         Trial(number=1, params={}).report(0, 1.0)
+
+
+def test_names_with_spaces_unicode_and_url_characters(api: Client, study_name: str) -> None:
+    name = f"résumé sweep ✓ ?#%&+ {study_name}"
+    study = make(api, name)
+    study.tell(study.ask()[0], 1.0)
+    assert api.study(name).info["trial_counts"]["completed"] == 1
+    assert study.best() is not None
+    api.delete_study(name)
+    with pytest.raises(errors.NotFound):
+        api.study(name)
