@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from suggest_client import Client
+from suggest_client.optimize import INTERRUPT_GRACE_S
 from tests.client import objectives
 from tests.servers import Server
 
@@ -95,12 +96,16 @@ def test_ctrl_c_stops_the_workers_and_fails_their_trials(server: Server, api: Cl
             os.killpg(process.pid, signal.SIGINT)
         else:
             process.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
         output, _ = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - interrupted
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode != 0 and "KeyboardInterrupt" in output, output
+    assert "Aborted" not in output and "terminate called" not in output
+    assert stopped_after < INTERRUPT_GRACE_S  # workers stopped at their next report, not at the grace's end
     trials = api.study(study_name).trials()
     assert len(trials) == workers  # no new trial was started after Ctrl-C
     assert all(t.state == "failed" for t in trials), [(t.number, t.state) for t in trials]

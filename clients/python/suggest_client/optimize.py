@@ -15,6 +15,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -31,6 +32,7 @@ log = logging.getLogger("suggest_client")
 Objective = Callable[[Trial], float]
 INTERRUPTED = "interrupted (Ctrl-C) before it finished"
 CHILD_EXIT_WAIT_S = 30.0
+INTERRUPT_GRACE_S = 10.0
 
 
 class _Interrupted(Exception):
@@ -57,6 +59,7 @@ class _Shared:
             return True
 
     def started(self, trial: Trial) -> None:
+        trial.interrupted = self.stop if isinstance(self.stop, threading.Event) else None
         with self.lock:
             self.running[trial.number] = trial
 
@@ -136,6 +139,12 @@ def _in_threads(study: Study, objective: Objective, shared: _Shared, n_workers: 
         with shared.lock:
             running = list(shared.running.values())
         _fail_all(study, running)
+        # Give objectives a moment to notice (`trial.stopping`, `report` answering True): a process
+        # that exits while a thread is inside a C++ library (PyTorch) can abort instead of exiting.
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        for worker in workers:
+            while worker.is_alive() and time.monotonic() < deadline:
+                worker.join(0.1)  # a second Ctrl-C lands here and ends the wait
         raise
 
 

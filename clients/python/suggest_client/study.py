@@ -47,6 +47,8 @@ class Trial:
     #: The answer to the latest `report`: True once the service says to stop this trial.
     should_prune: bool = field(default=False, repr=False)
     study: Study | None = field(default=None, repr=False, compare=False)
+    #: Set by `Study.optimize` when it is interrupted: the trial has been told failed already.
+    interrupted: threading.Event | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], study: Study | None = None) -> Trial:
@@ -61,8 +63,20 @@ class Trial:
         for name in ("state", "value", "intermediate", "metadata", "finished_at", "heartbeat_at", "fail_reason"):
             setattr(self, name, getattr(other, name))
 
+    @property
+    def stopping(self) -> bool:
+        """True once the optimize loop running this trial was interrupted (Ctrl-C): stop training.
+
+        `report` then answers True without sending anything, so an objective that reports stops at
+        its next report; one that does not can check this between steps.
+        """
+        return self.interrupted is not None and self.interrupted.is_set()
+
     def report(self, step: int, value: float) -> bool:
         """Store an intermediate value (it also counts as a heartbeat); True means stop now (prune)."""
+        if self.stopping:
+            self.should_prune = True
+            return True
         self.should_prune = self._study().report(self.number, step, value)
         return self.should_prune
 
@@ -277,6 +291,8 @@ class TrialContext:
 
     def _tell(self, trial: Trial, value: float | None = None, state: str | None = None,
               why: str | None = None) -> None:
+        if trial.stopping:
+            return  # the interrupted optimize loop has told it failed
         if why is not None:
             trial.metadata.setdefault("error", why[:1000])
         try:
