@@ -1,0 +1,283 @@
+"""`suggest-train`: tune the reference network's hyperparameters with a suggest_api study.
+
+    suggest-train                                 # digits, the default space, 20 trials, bayesian
+    suggest-train --data my.csv --trials 50 --workers 4 --space my_space.json
+
+Each trial trains on this machine (CUDA, else Apple MPS, else the CPU; `--device` chooses) and
+tells the service its validation accuracy; the test accuracy is stored as trial metadata only.
+Ends with a table of the best trials. Ctrl-C fails the running trials, prints the table so far
+and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from suggest_client.client import Client
+from suggest_client.errors import Conflict, SuggestError, TrialPruned
+from suggest_client.study import Study, Trial
+from suggest_client.torch.data import Splits, load_data, load_digits_splits
+from suggest_client.torch.device import pick_device, threads_per_worker
+from suggest_client.torch.space import SpaceError, load_space, resolve_params, without_params
+from suggest_client.torch.training import Cancelled, train
+
+OBJECTIVE = {"name": "val_accuracy", "goal": "maximize"}
+TOP = 5  # trials in the summary
+STOP_WAIT_S = 30.0  # after Ctrl-C, how long to wait for the trainings in other threads to stop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before any trial started (loading data, creating the study)
+        print("\nsuggest-train: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        space = load_space(args.space)
+        fixed = {"epochs": args.epochs} if args.epochs is not None else {}
+        if fixed:
+            space = without_params(space, fixed)
+        device = pick_device(args.device)
+        data = load_data(args.data, label_column=args.label_column, seed=args.seed) if args.data \
+            else load_digits_splits(args.seed)
+    except (SpaceError, ValueError) as error:
+        print(f"suggest-train: {error}", file=sys.stderr)
+        return 2
+    _seed_globals(args.seed, device, args.workers)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # the client's warnings: a failed trial's error
+    print(f"suggest-train: {data.source}: {len(data.y_train)} train, {len(data.y_val)} validation, "
+          f"{len(data.y_test)} test rows, {data.n_features} features, {data.n_classes} classes; "
+          f"device {device}, {args.workers} worker(s), {torch.get_num_threads()} thread(s) each", flush=True)
+    with Client(args.url, args.token) as client:
+        try:
+            study = client.create_study(args.study, space, objective=OBJECTIVE, suggester=args.suggester,
+                                        seed=args.seed)
+        except Conflict as error:
+            print(f"suggest-train: {error}\nA study named {args.study!r} exists with another definition "
+                  "(space, suggester or seed; --epochs removes epochs from the space): pick another --study.",
+                  file=sys.stderr)
+            return 2
+        except SuggestError as error:
+            print(f"suggest-train: {error}", file=sys.stderr)
+            return 1
+        runner = Runner(study, data, fixed, device, args.seed, progress=not args.no_progress and sys.stderr.isatty())
+        interrupted = False
+        try:
+            finished = study.optimize(runner.objective, args.trials, n_workers=args.workers)
+        except KeyboardInterrupt:
+            interrupted, finished = True, []
+            print("\nsuggest-train: interrupted; the running trials were told failed", file=sys.stderr)
+            runner.cancel()
+        except SuggestError as error:
+            print(f"suggest-train: {error}", file=sys.stderr)
+            runner.cancel()
+            return 1
+        try:
+            trials = study.trials()
+        except SuggestError as error:
+            print(f"suggest-train: could not read the trials for the summary: {error}", file=sys.stderr)
+            return 130 if interrupted else 1
+    print(summary_table(study.name, trials))
+    if args.json_summary:
+        Path(args.json_summary).write_text(json.dumps(summary_json(study, trials, interrupted), indent=2) + "\n",
+                                           encoding="utf-8")
+    if interrupted:
+        return 130
+    if finished and all(t.state == "failed" for t in finished):
+        print("suggest-train: every trial failed (see the errors above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+class Runner:
+    """The objective the study optimizes, with what every trial shares: data, device, progress bars."""
+
+    def __init__(self, study: Study, data: Splits, fixed: Mapping[str, Any], device: torch.device, seed: int,
+                 *, progress: bool) -> None:
+        self.study = study
+        self.data = data
+        self.fixed = dict(fixed)
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active = 0
+        self._free_rows: list[int] = []
+        self._rows = 0
+
+    def objective(self, trial: Trial) -> float:
+        params = resolve_params(trial.params, self.fixed)
+        seed = self.seed + trial.number
+        with self._lock:
+            if self.stop.is_set():
+                raise Cancelled("the sweep was interrupted")
+            self._active += 1
+        try:
+            with self._bar(trial, params["epochs"]) as bar:
+                def on_epoch(epoch: int, loss: float, val_accuracy: float) -> None:
+                    bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_accuracy:.3f}", refresh=False)
+                    bar.update(1)
+
+                result = train(params, self.data, device=self.device, seed=seed, report=trial.report,
+                               on_epoch=on_epoch, cancel=self.stop)
+        except TrialPruned as pruned:
+            self._say(f"trial {trial.number} {pruned}")
+            raise
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._idle.notify_all()
+        trial.metadata.update(test_accuracy=result.test_accuracy, seed=seed, device=str(self.device),
+                              train_seconds=round(result.seconds, 3))
+        self._say(f"trial {trial.number} completed: val_acc {result.val_accuracy:.4f}, "
+                  f"test_acc {result.test_accuracy:.4f} ({len(result.history)} epochs, {result.seconds:.1f} s)")
+        return result.val_accuracy
+
+    def cancel(self, timeout: float = STOP_WAIT_S) -> None:
+        """Stop the trainings still running in worker threads, and wait until they have.
+
+        Exiting while a daemon thread is inside a torch kernel can abort the interpreter; their
+        trials were already told failed, so the client's complaints about telling them again are
+        silenced.
+        """
+        logging.getLogger("suggest_client").setLevel(logging.ERROR)
+        with self._lock:
+            self.stop.set()
+            if not self._idle.wait_for(lambda: self._active == 0, timeout):
+                print(f"suggest-train: {self._active} training(s) did not stop within {timeout:.0f} s",
+                      file=sys.stderr)
+
+    @contextmanager
+    def _bar(self, trial: Trial, epochs: int | None) -> Iterator[tqdm[Any]]:
+        """A progress bar on a row of its own: one row per worker, reused by its next trial."""
+        with self._lock:
+            row = self._free_rows.pop(0) if self._free_rows else self._rows
+            self._rows = max(self._rows, row + 1)
+        try:
+            with tqdm(total=epochs, desc=f"trial {trial.number}", unit="epoch", position=row, leave=False,
+                      disable=not self.progress, dynamic_ncols=True) as bar:
+                yield bar
+        finally:
+            with self._lock:
+                self._free_rows.append(row)
+                self._free_rows.sort()
+
+    def _say(self, line: str) -> None:
+        tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
+
+
+def summary_table(name: str, trials: Sequence[Trial]) -> str:
+    """The best completed trials as a plain-text table, with the study's counts above it."""
+    counts = _counts(trials)
+    lines = [f"study {name}: {counts['total']} trials: {counts['completed']} completed, {counts['pruned']} pruned, "
+             f"{counts['failed']} failed, {counts['running']} running"]
+    best = best_trials(trials)
+    if not best:
+        return "\n".join([*lines, "no completed trial yet"])
+    lines.append(f"{'trial':>5}  {'val_acc':>7}  {'test_acc':>8}  params")
+    for trial in best:
+        test = trial.metadata.get("test_accuracy")
+        test_text = f"{test:8.4f}" if isinstance(test, (int, float)) else f"{'-':>8}"
+        params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        lines.append(f"{trial.number:>5}  {trial.value or 0.0:7.4f}  {test_text}  {params}")
+    return "\n".join(lines)
+
+
+def summary_json(study: Study, trials: Sequence[Trial], interrupted: bool) -> dict[str, Any]:
+    return {
+        "study": study.name, "objective": OBJECTIVE, "interrupted": interrupted, "counts": _counts(trials),
+        "best": [{"number": t.number, "value": t.value, "test_accuracy": t.metadata.get("test_accuracy"),
+                  "params": t.params} for t in best_trials(trials)],
+    }
+
+
+def best_trials(trials: Sequence[Trial], top: int = TOP) -> list[Trial]:
+    completed = [t for t in trials if t.state == "completed" and t.value is not None]
+    return sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))[:top]
+
+
+def _counts(trials: Sequence[Trial]) -> dict[str, int]:
+    counts = {state: 0 for state in ("completed", "pruned", "failed", "running")}
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    return {"total": len(trials), **counts}
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _seed_globals(seed: int, device: torch.device, workers: int) -> None:
+    """Global state, set once: seeds for anything outside the trainer's own generators, the CPU's
+    deterministic kernels, and threads per worker so N workers share the cores instead of each
+    taking all of them."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads_per_worker(workers))
+
+
+def _positive(text: str) -> int:
+    return _at_least(text, 1)
+
+
+def _count(text: str) -> int:
+    return _at_least(text, 0)
+
+
+def _at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="suggest-train", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    service = parser.add_argument_group("service")
+    service.add_argument("--url", help="the service (default: $SUGGEST_URL, else http://127.0.0.1:8000)")
+    service.add_argument("--token", help="API token (default: $SUGGEST_TOKEN)")
+    service.add_argument("--study", default="suggest-train-digits", help="study name (default: %(default)s)")
+    service.add_argument("--suggester", default="bayesian",
+                         help="random, grid, bayesian or genetic (default: %(default)s)")
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--trials", type=_count, default=20, help="trials to run (default: %(default)s)")
+    sweep.add_argument("--workers", type=_positive, default=1, help="trials trained at once, in threads (default: 1)")
+    sweep.add_argument("--epochs", type=_positive, help="train every trial this many epochs (removes epochs "
+                                                        "from the space)")
+    sweep.add_argument("--space", help="search space JSON (default: the shipped default_space.json); params it "
+                                       "leaves out train at their defaults")
+    sweep.add_argument("--seed", type=int, default=0, help="the study's seed and the data split's; trial N trains "
+                                                            "with seed + N (default: 0)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="a CSV (label in the last column, header row allowed) or an .npz (arrays x, y); "
+                                     "default: scikit-learn's digits")
+    data.add_argument("--label-column", help="the CSV column (by header name) holding the labels")
+    data.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, else MPS, else the CPU)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--no-progress", action="store_true", help="no progress bars (off anyway when not a TTY)")
+    output.add_argument("--json-summary", metavar="FILE", help="also write the counts and best trials as JSON")
+    return parser
