@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from fractions import Fraction
 
 from suggest_client import Client, Trial, TrialPruned
 
@@ -15,7 +16,7 @@ def quadratic(trial: Trial) -> float:
 
 
 def by_number(trial: Trial) -> float:
-    """Trial 1 raises, 2 prunes, 3 returns NaN, 4 returns a string; the rest complete."""
+    """Trial 1 raises, 2 prunes, 3 returns NaN, 4 a string, 5 a Fraction; the rest complete."""
     if trial.number == 1:
         raise ValueError("diverged")
     if trial.number == 2:
@@ -25,6 +26,8 @@ def by_number(trial: Trial) -> float:
         return math.nan
     if trial.number == 4:
         return "0.5"  # type: ignore[return-value]
+    if trial.number == 5:
+        return Fraction(1, 2)  # type: ignore[return-value]  # any real number will do
     return float(trial.number)
 
 

@@ -235,3 +235,8 @@ def test_names_with_spaces_unicode_and_url_characters(api: Client, study_name: s
     api.delete_study(name)
     with pytest.raises(errors.NotFound):
         api.study(name)
+
+
+def test_a_url_that_is_not_http_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="url must start with http"):
+        Client("127.0.0.1:8000")

@@ -48,6 +48,7 @@ def test_failures_and_prunes_do_not_stop_the_loop(api: Client, study_name: str) 
     assert states[3][0] == "failed" and "nan" in str(states[3][1])
     assert states[4] == ("failed", "TypeError: the objective must return a number for trial 4, not str")
     assert all(states[n] == ("completed", None) for n in (0, 5, 6))
+    assert study.trial_at(5).value == 0.5
 
 
 def test_an_error_outside_catch_stops_the_loop_and_is_raised(api: Client, study_name: str) -> None:

@@ -28,6 +28,8 @@ class Client:
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
                  retries: int = 5) -> None:
         self.url = url or os.environ.get("SUGGEST_URL") or DEFAULT_URL
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, not {self.url!r}")
         self.token = token if token is not None else os.environ.get("SUGGEST_TOKEN") or None
         self.timeout = timeout
         self.retries = retries

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import numbers
 import os
 import queue
 import signal
@@ -290,7 +291,7 @@ def _signal(pid: int) -> None:
 
 def _finite(trial: Trial, value: Any) -> float:
     """The objective's answer as a float; anything else fails the trial with a message saying why."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's floats are Real too
         raise TypeError(f"the objective must return a number for trial {trial.number}, not {type(value).__name__}")
     if not math.isfinite(value):
         raise ValueError(f"the objective returned {value!r} for trial {trial.number}; return a finite number, "
