@@ -9,7 +9,7 @@ from typing import Any, Union
 from urllib.parse import quote
 
 from suggest_client.errors import NotFound
-from suggest_client.study import PAGE_SIZE, Study
+from suggest_client.study import PAGE_SIZE, Study, every_page
 from suggest_client.transport import Transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -78,14 +78,8 @@ class Client:
 
     def studies(self) -> list[Study]:
         """Every study, oldest first (following the pages)."""
-        found: list[Study] = []
-        params: dict[str, Any] = {"limit": PAGE_SIZE}
-        while True:
-            page = self.transport.request("GET", "/v1/studies", params=params)
-            found += [Study(self.transport, info) for info in page["studies"]]
-            if not page["next_cursor"]:
-                return found
-            params["cursor"] = page["next_cursor"]
+        return [Study(self.transport, info)
+                for info in every_page(self.transport, "/v1/studies", "studies", page_size=PAGE_SIZE)]
 
     def delete_study(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a study and its trials; NotFound if there is none, unless `missing_ok`."""

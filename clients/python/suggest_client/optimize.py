@@ -60,7 +60,7 @@ class _Shared:
             return True
 
     def started(self, trial: Trial) -> None:
-        trial.interrupted = self.stop if isinstance(self.stop, threading.Event) else None
+        trial.interrupted = self.stop
         with self.lock:
             self.running[trial.number] = trial
 
@@ -109,8 +109,9 @@ def _work(study: Study, objective: Objective, shared: _Shared, catch: tuple[type
             except BaseException as error:
                 if context.trial is None or not isinstance(error, catch):
                     raise  # the ask failed, or the objective raised what the caller did not allow
-                log.warning("trial %s of %s failed: %s: %s", context.trial.number, study.name,
-                            type(error).__name__, error)
+                if not context.trial.stopping:  # an interrupted trial's error is the interruption
+                    log.warning("trial %s of %s failed: %s: %s", context.trial.number, study.name,
+                                type(error).__name__, error)
             finally:
                 if context.trial is not None:
                     shared.ended(context.trial)
@@ -268,11 +269,9 @@ class _ProcessShared(_Shared):
             return True
 
     def started(self, trial: Trial) -> None:
-        super().started(trial)
-        self._events.put(("started", trial.number))
+        self._events.put(("started", trial.number))  # Ctrl-C reaches a process's objective itself
 
     def ended(self, trial: Trial) -> None:
-        super().ended(trial)
         self._events.put(("ended", trial.number))
 
 

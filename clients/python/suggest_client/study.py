@@ -227,16 +227,9 @@ class Study:
                         client_id=client_id)
 
     def _iter_trials(self, state: str | None) -> Iterator[Trial]:
-        params: dict[str, Any] = {"limit": PAGE_SIZE}
-        if state is not None:
-            params["state"] = state
-        while True:
-            page = self._transport.request("GET", self._path + "/trials", params=params)
-            for item in page["trials"]:
-                yield Trial.from_json(item, self)
-            if not page["next_cursor"]:
-                return
-            params["cursor"] = page["next_cursor"]
+        query = {} if state is None else {"state": state}
+        for item in every_page(self._transport, self._path + "/trials", "trials", query):
+            yield Trial.from_json(item, self)
 
     @property
     def transport(self) -> Transport:
@@ -320,6 +313,18 @@ class TrialContext:
                     log.warning("heartbeat for trial %s failed: %s", trial.number, error)
         finally:
             self._study.transport.close_thread()
+
+
+def every_page(transport: Transport, path: str, key: str, query: Mapping[str, Any] | None = None,
+               page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+    """The items under `key` of a list endpoint, following `next_cursor` to the last page."""
+    params: dict[str, Any] = {**(query or {}), "limit": page_size}
+    while True:
+        page = transport.request("GET", path, params=params)
+        yield from page[key]
+        if not page["next_cursor"]:
+            return
+        params["cursor"] = page["next_cursor"]
 
 
 def _time(text: Any) -> datetime | None:

@@ -31,11 +31,10 @@ from suggest_client.study import Study, Trial
 from suggest_client.torch.data import Splits, load_data, load_digits_splits
 from suggest_client.torch.device import pick_device, threads_per_worker
 from suggest_client.torch.space import SpaceError, load_space, resolve_params, without_params
-from suggest_client.torch.training import Cancelled, train
+from suggest_client.torch.training import train
 
 OBJECTIVE = {"name": "val_accuracy", "goal": "maximize"}
 TOP = 5  # trials in the summary
-STOP_WAIT_S = 30.0  # after Ctrl-C, how long to wait for the trainings in other threads to stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,10 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted, finished = True, []
             print("\nsuggest-train: interrupted; the running trials were told failed", file=sys.stderr)
-            runner.cancel()
         except SuggestError as error:
             print(f"suggest-train: {error}", file=sys.stderr)
-            runner.cancel()
             return 1
         try:
             trials = study.trials()
@@ -116,54 +113,31 @@ class Runner:
         self.device = device
         self.seed = seed
         self.progress = progress
-        self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._active = 0
         self._free_rows: list[int] = []
         self._rows = 0
 
     def objective(self, trial: Trial) -> float:
         params = resolve_params(trial.params, self.fixed)
         seed = self.seed + trial.number
-        with self._lock:
-            if self.stop.is_set():
-                raise Cancelled("the sweep was interrupted")
-            self._active += 1
         try:
             with self._bar(trial, params["epochs"]) as bar:
                 def on_epoch(epoch: int, loss: float, val_accuracy: float) -> None:
                     bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_accuracy:.3f}", refresh=False)
                     bar.update(1)
 
+                # After Ctrl-C the client sets `trial.interrupted` and waits for this thread: stop
+                # between batches, since exiting while a thread is inside torch can abort the process.
                 result = train(params, self.data, device=self.device, seed=seed, report=trial.report,
-                               on_epoch=on_epoch, cancel=self.stop)
+                               on_epoch=on_epoch, cancel=trial.interrupted)
         except TrialPruned as pruned:
             self._say(f"trial {trial.number} {pruned}")
             raise
-        finally:
-            with self._lock:
-                self._active -= 1
-                self._idle.notify_all()
         trial.metadata.update(test_accuracy=result.test_accuracy, seed=seed, device=str(self.device),
                               train_seconds=round(result.seconds, 3))
         self._say(f"trial {trial.number} completed: val_acc {result.val_accuracy:.4f}, "
                   f"test_acc {result.test_accuracy:.4f} ({len(result.history)} epochs, {result.seconds:.1f} s)")
         return result.val_accuracy
-
-    def cancel(self, timeout: float = STOP_WAIT_S) -> None:
-        """Stop the trainings still running in worker threads, and wait until they have.
-
-        Exiting while a daemon thread is inside a torch kernel can abort the interpreter; their
-        trials were already told failed, so the client's complaints about telling them again are
-        silenced.
-        """
-        logging.getLogger("suggest_client").setLevel(logging.ERROR)
-        with self._lock:
-            self.stop.set()
-            if not self._idle.wait_for(lambda: self._active == 0, timeout):
-                print(f"suggest-train: {self._active} training(s) did not stop within {timeout:.0f} s",
-                      file=sys.stderr)
 
     @contextmanager
     def _bar(self, trial: Trial, epochs: int | None) -> Iterator[tqdm[Any]]:
