@@ -17,8 +17,11 @@ from suggest_api.api.strict_json import loads
 from suggest_api.config import Settings
 from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
-from suggest_api.storage.database import make_engine, make_sessions
+from suggest_api.model_fits import ModelFits
+from suggest_api.service import Costly
+from suggest_api.storage.database import make_engine, make_sessions, study_lock_file
 from suggest_api.storage.migrate import head_revision
+from suggest_api.storage.study_locks import StudyLocks
 from suggest_api.suggesters.registry import suggesters
 
 log = logging.getLogger("suggest_api.access")
@@ -43,8 +46,13 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
                                                   "train on your hardware, tell the result."}},
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    engine = make_engine(settings.database_url)
-    app.extensions["suggest_api"] = Runtime(settings, engine, make_sessions(engine), head_revision())
+    engine = make_engine(settings.database_url, settings)
+    sqlite = engine.dialect.name == "sqlite"
+    fits = ModelFits(settings.max_model_fits, settings.model_fit_budget)
+    app.extensions["suggest_api"] = Runtime(
+        settings, engine, make_sessions(engine), head_revision(),
+        costly=Costly(fits),
+        study_locks=StudyLocks(study_lock_file(engine), settings.lock_timeout) if sqlite else None)
 
     api = Api(app)
     for blueprint in (studies.blp, trials.blp, ops.blp):

@@ -15,6 +15,10 @@ from typing import Any
 from suggest_api import __version__
 from suggest_api.config import Limits, Settings
 
+#: Settings with a flag of the same name (README: "Running many workers and replicas").
+RELIABILITY_SETTINGS = ("pool_size", "max_overflow", "pool_timeout", "statement_timeout", "lock_timeout",
+                        "max_model_fits", "model_fit_budget", "idempotency_ttl")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="suggest-api", description="A service that suggests hyperparameters.")
@@ -30,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", help="SUGGEST_LOG_LEVEL, default INFO")
     serve.add_argument("--default-heartbeat-timeout", type=float,
                        help="seconds, for studies that name none (SUGGEST_DEFAULT_HEARTBEAT_TIMEOUT, default 300)")
+    for name in RELIABILITY_SETTINGS:
+        default = getattr(Settings(), name)
+        serve.add_argument("--" + name.replace("_", "-"), type=type(default),
+                           help=f"SUGGEST_{name.upper()}, default {default:g}")
     for field in fields(Limits):
         flag = "--" + field.name.replace("_", "-")
         serve.add_argument(flag, type=int, help=f"SUGGEST_{field.name.upper()}, default {field.default}")
@@ -56,7 +64,7 @@ def _migrate(settings: Settings) -> None:
     from suggest_api.storage.database import make_engine
     from suggest_api.storage.migrate import upgrade
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings)
     try:
         upgrade(engine)
     finally:
@@ -69,7 +77,14 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+#: Thread pools of numpy's BLAS and OpenMP: one thread per worker. Requests are served by many worker
+#: threads at once; a BLAS pool per process would only fight them for the cores (and busy-wait).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _serve(settings: Settings) -> int:
+    for variable in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")  # before any worker imports numpy (they do after the fork)
     # Must be set before any worker imports prometheus_client (the app factory does, after fork).
     metrics_dir = tempfile.mkdtemp(prefix="suggest-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

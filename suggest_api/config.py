@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -33,6 +34,24 @@ class Settings:
     threads: int = 4
     log_level: str = "INFO"
     default_heartbeat_timeout: float = 300.0
+    #: Connections each worker keeps (one per thread serves every request: a request holds at most one).
+    #: Sizing: replicas x workers x (pool_size + max_overflow) must stay below PostgreSQL's
+    #: max_connections minus its superuser_reserved_connections and whatever else connects.
+    pool_size: int = 4
+    max_overflow: int = 2
+    #: Seconds a request waits for a free connection before answering 503.
+    pool_timeout: float = 5.0
+    #: PostgreSQL statement_timeout and lock_timeout (SQLite: the busy timeout), in seconds: a query or a
+    #: lock wait that takes longer answers 503 instead of tying up a worker thread.
+    statement_timeout: float = 30.0
+    lock_timeout: float = 10.0
+    #: Bayesian model fits one worker runs at once (each in its own low-priority process); more asks
+    #: that need one answer 503 with Retry-After, so cheap requests keep their threads and CPU.
+    max_model_fits: int = 1
+    #: Seconds a model fit may take before it answers with the best it has; far below the request timeout.
+    model_fit_budget: float = 5.0
+    #: Seconds an Idempotency-Key is remembered; a retry after that is a new request.
+    idempotency_ttl: float = 86400.0
     limits: Limits = Limits()
 
     @classmethod
@@ -56,7 +75,23 @@ class Settings:
         plain_overrides = {k: v for k, v in overrides.items() if k not in limit_overrides and v is not None}
         if limit_overrides:
             settings = replace(settings, limits=replace(settings.limits, **limit_overrides))
-        return replace(settings, **plain_overrides)
+        settings = replace(settings, **plain_overrides)
+        _check(settings)
+        return settings
+
+
+#: Settings that must be a positive number (max_overflow may be 0).
+_POSITIVE = ("workers", "threads", "pool_size", "pool_timeout", "statement_timeout", "lock_timeout",
+             "max_model_fits", "model_fit_budget", "idempotency_ttl", "default_heartbeat_timeout")
+
+
+def _check(settings: Settings) -> None:
+    for name in _POSITIVE:
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and value > 0):
+            raise SystemExit(f"SUGGEST_{name.upper()}={value!r} must be a positive number")
+    if settings.max_overflow < 0:
+        raise SystemExit(f"SUGGEST_MAX_OVERFLOW={settings.max_overflow!r} must be 0 or more")
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

@@ -29,6 +29,15 @@ class SuggestError(Exception):
     def type(self) -> str:
         return PROBLEM_TYPE_PREFIX + self.slug
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with everything (model fits run in another process and send their errors back)."""
+        return _rebuild, (type(self), self.detail, self.errors, self.extra)
+
+
+def _rebuild(kind: type[SuggestError], detail: str, errors: Mapping[str, Any] | None,
+             extra: Mapping[str, Any] | None) -> SuggestError:
+    return kind(detail, errors=errors, extra=extra)
+
 
 class NotFound(SuggestError):
     status = 404
@@ -74,9 +83,19 @@ class IdempotencyKeyReused(InvalidInput):
 
 
 class Unavailable(SuggestError):
+    """Try again later: the answer carries Retry-After (seconds)."""
+
     status = 503
     slug = "unavailable"
     title = "Service unavailable"
+    retry_after_s: ClassVar[int] = 1
+
+
+class ModelBusy(Unavailable):
+    """This worker already runs as many model fits as it may; another worker, or this one shortly, can."""
+
+    slug = "model-busy"
+    title = "Model fits busy"
 
 
 class GridExhausted(Conflict):

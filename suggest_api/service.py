@@ -1,9 +1,13 @@
 """Every operation of the API as one database transaction. No Flask objects here.
 
 Write operations run through `execute`, which opens the transaction (SQLite: BEGIN IMMEDIATE),
-replays the stored answer for a repeated Idempotency-Key, and retries once when a concurrent
+replays the stored answer for a repeated Idempotency-Key, retries once when a concurrent
 request won a unique constraint (two creates of one study, two requests with one key), so the loser
-answers like a retry instead of failing.
+answers like a retry instead of failing, and runs the transaction again after a deadlock or a
+serialization failure (a bounded number of times).
+
+Every timestamp comes from the database's clock, never a worker's: with many replicas on many
+machines, a lease ends at the same moment for all of them.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import binascii
 import json
 import math
 import secrets
+import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
@@ -31,24 +36,22 @@ from suggest_api.errors import (
     InvalidInput,
     NoCompletedTrial,
     NotFound,
+    SuggestError,
 )
+from suggest_api.model_fits import Fitter, ModelFits
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import repository as repo
-from suggest_api.storage.database import transaction
+from suggest_api.storage.database import database_now, retrying, transaction
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
-from suggest_api.suggesters.base import SuggestRequest
+from suggest_api.storage.study_locks import StudyLocks
+from suggest_api.suggesters.base import Suggester, SuggestRequest
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialState
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 MAX_SEED = 2**63 - 1
-
-
-def utcnow() -> datetime:
-    """Naive UTC: SQLite keeps no time zone, so both databases store the same thing."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # --- transactions and idempotency -------------------------------------------------------------
@@ -58,6 +61,13 @@ class IdempotencyKey:
     scope: str  # method and path: a key is only meaningful for the same endpoint
     key: str
     fingerprint: str  # digest of the request body: the same key with another body is refused
+    ttl_s: float  # how long the answer is remembered; a retry after that is a new request
+
+
+#: Each worker deletes expired Idempotency-Keys at most this often, and at most this many at a time.
+PURGE_EVERY_S = 60.0
+PURGE_BATCH = 1000
+_next_purge = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,13 +85,16 @@ def execute(sessions: sessionmaker[Session], action: Callable[[Session], T], ren
     gets exactly what the first request got; without one it is rendered after commit, so the study
     lock is held no longer than the writes need.
     """
+    def once() -> Reply:
+        with transaction(sessions, write=True) as session:
+            if key is not None:
+                return _remembered(session, action, render, key)
+            result = action(session)
+        return render(result)
+
     for attempt in range(2):
         try:
-            with transaction(sessions, write=True) as session:
-                if key is not None:
-                    return _remembered(session, action, render, key)
-                result = action(session)
-            return render(result)
+            return retrying(once)
         except IntegrityError:
             if attempt:
                 raise Conflict("a concurrent request changed the same data; retry the request") from None
@@ -90,14 +103,29 @@ def execute(sessions: sessionmaker[Session], action: Callable[[Session], T], ren
 
 def _remembered(session: Session, action: Callable[[Session], T], render: Callable[[T], Reply],
                 key: IdempotencyKey) -> Reply:
+    now = database_now(session)
+    oldest = now - timedelta(seconds=key.ttl_s)
+    _purge_expired_keys(session, oldest)
     prior = repo.find_idempotency(session, key.scope, key.key)
     if prior is not None:
-        return _replay(prior, key)
+        if prior.created_at > oldest:
+            return _replay(prior, key)
+        session.delete(prior)  # remembered for its time; this is a new request
+        session.flush()
     reply = render(action(session))
     session.add(IdempotencyRow(scope=key.scope, key=key.key, fingerprint=key.fingerprint,
-                               status=reply.status, body=reply.body, created_at=utcnow()))
+                               status=reply.status, body=reply.body, created_at=now))
     session.flush()  # a concurrent request with the same key fails here, and its retry replays this one
     return reply
+
+
+def _purge_expired_keys(session: Session, oldest: datetime) -> None:
+    """Delete keys past their time, a batch at a time, at most every PURGE_EVERY_S per worker."""
+    global _next_purge
+    if time.monotonic() < _next_purge:
+        return
+    _next_purge = time.monotonic() + PURGE_EVERY_S
+    repo.purge_idempotency(session, oldest, PURGE_BATCH)
 
 
 def read(sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
@@ -174,7 +202,7 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
         heartbeat_timeout=definition.heartbeat_timeout or default_heartbeat_timeout,
         user_metadata=definition.metadata,
         next_number=0,
-        created_at=utcnow(),
+        created_at=database_now(session),
         **wanted,
     )
     session.add(row)
@@ -235,44 +263,142 @@ class Asked:
     trials: list[Trial]
 
 
-def ask(session: Session, name: str, count: int, client_id: str | None, limits: Limits) -> Asked:
+@dataclass(frozen=True)
+class Costly:
+    """How an ask runs a costly suggester (a model fit): in one of this worker's model-fit processes,
+    with a fit slot reserved before the ask waits for anything, so a worker never has more than its
+    `max_model_fits` threads busy with fits (the others answer 503 at once)."""
+
+    fits: ModelFits
+    #: The reserved slot; None on the first attempt, which finds out whether the study needs one.
+    fitter: Fitter | None = None
+
+
+class NeedsFitSlot(Exception):
+    """Raised in the ask's transaction (which rolls back) when the study's suggester is costly and no fit
+    slot is reserved yet."""
+
+
+#: Names of studies this worker has seen with a costly suggester: their asks reserve a fit slot before
+#: they wait for the study's lock. Only a hint (a study may be deleted and made again): checked each ask.
+_COSTLY_STUDIES: set[str] = set()
+_MAX_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Suggestions computed before the write transaction, for the trial numbers and position it saw."""
+
+    numbers: Sequence[int]
+    made: int
+    params: list[dict[str, Any]]
+
+
+def ask_trials(sessions: sessionmaker[Session], name: str, count: int, client_id: str | None, limits: Limits,
+               render: Callable[[Asked], Reply], key: IdempotencyKey | None, *, costly: Costly,
+               study_locks: StudyLocks | None) -> Reply:
+    """An ask, end to end. A cheap suggester runs in one transaction. A costly one first reserves a fit slot
+    (503 when the worker has none free); then on PostgreSQL it fits inside the transaction, under the study's
+    row lock (which holds back only this study's asks); on SQLite, whose write lock holds back every write,
+    it takes the study's own lock, reads the study, fits, and writes in a short transaction that uses the
+    fit's suggestions if nothing changed the study meanwhile."""
+    try:
+        return execute(sessions, lambda s: ask(s, name, count, client_id, limits, costly), render, key)
+    except NeedsFitSlot:
+        pass
+    with costly.fits.reserve() as fitter:
+        reserved = replace(costly, fitter=fitter)
+        if study_locks is None:
+            return execute(sessions, lambda s: ask(s, name, count, client_id, limits, reserved), render, key)
+        study_id = read(sessions, lambda s: _study_ref(s, name).id)
+        with study_locks.hold(study_id):
+            planned = read(sessions, lambda s: plan_ask(s, name, count, fitter))
+            return execute(sessions, lambda s: ask(s, name, count, client_id, limits, reserved, planned),
+                           render, key)
+
+
+def plan_ask(session: Session, name: str, count: int, fitter: Fitter) -> Planned | None:
+    """Suggestions for the next `count` numbers of the study as it is now (None: let the ask decide)."""
+    study = repo.find_study_ref(session, name)
+    if study is None or study.queued:
+        return None
+    request = _request(session, study, range(study.next_number, study.next_number + count), with_history=True)
+    try:
+        params = fitter.suggest(_suggester_of(study), request)[:count]
+    except SuggestError:
+        return None  # the ask meets the same error in its transaction and answers it there
+    return Planned(request.numbers, request.made, params)
+
+
+def ask(session: Session, name: str, count: int, client_id: str | None, limits: Limits,
+        costly: Costly | None = None, planned: Planned | None = None) -> Asked:
     """Reserve numbers (taking the study lock), reap stale trials when due, hand out queued params
-    first, then the suggester's."""
+    first, then the suggester's (`costly` None: every suggester runs in this thread)."""
     if count > limits.max_count:
         raise InvalidInput(f"count {count} is above the limit of {limits.max_count} trials per ask; "
                            "ask for fewer (or raise SUGGEST_MAX_COUNT)",
                            errors={"count": [f"must be at most {limits.max_count}"]})
     if client_id is not None:
         check_name("client_id", client_id, limits)
-    now = utcnow()
-    study = repo.claim_numbers(session, name, count)
-    if study is None:
+    if costly is not None and costly.fitter is None and name in _COSTLY_STUDIES:
+        raise NeedsFitSlot  # before the study's lock: a busy worker must refuse, not queue
+    claimed = repo.claim_numbers(session, name, count)
+    if claimed is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
+    study, now = claimed
     if repo.reap_due(study, now):
-        repo.reap_stale(session, study, now)
+        repo.reap_expired(session, study, now)
     first = study.next_number - count
     queued = repo.pop_queued(session, study.id, count) if study.queued else []
     chosen: list[tuple[dict[str, Any], Mapping[str, Any] | None, str]] = [
         (q.params, q.user_metadata, "queue") for q in queued]
     if len(chosen) < count:
-        suggester = suggesters.build(PluginRef(name=study.suggester["name"], options=study.suggester["options"]))
-        request = SuggestRequest(
-            space=repo.space_of(session, study), goal=Goal(study.goal), seed=study.seed,
-            numbers=range(first + len(chosen), first + count), made=study.suggested,
-            history=repo.history(session, study.id) if suggester.needs_history else ())
+        ref = _suggester_of(study)
+        suggester = suggesters.build(ref)
+        numbers = range(first + len(chosen), first + count)
         try:
-            suggested = suggester.suggest(request)[:request.count]
+            if planned is not None and planned.numbers == numbers and planned.made == study.suggested:
+                suggested = planned.params
+            else:
+                request = _request(session, study, numbers, with_history=suggester.needs_history)
+                suggested = _suggest(name, suggester, request, ref, costly)[:request.count]
         except GridExhausted:
             if not chosen:
                 raise
             suggested = []  # the queue filled part of the ask: answer those, give the other numbers back
         chosen += [(params, None, "suggester") for params in suggested]
         repo.record_suggested(session, study.id, len(suggested), count - len(chosen))
+    lease = repo.lease_end(study, now)
     trials = [Trial(number=first + i, state=TrialState.RUNNING, params=params, created_at=now, heartbeat_at=now,
-                    client_id=client_id, metadata=metadata, source=source)
+                    lease_expires_at=lease, client_id=client_id, metadata=metadata, source=source)
               for i, (params, metadata, source) in enumerate(chosen)]
     repo.insert_trials(session, study.id, trials)
     return Asked(study.suggester["name"], trials)
+
+
+def _suggester_of(study: repo.StudyRef) -> PluginRef:
+    return PluginRef(name=study.suggester["name"], options=study.suggester["options"])
+
+
+def _request(session: Session, study: repo.StudyRef, numbers: range, *, with_history: bool) -> SuggestRequest:
+    return SuggestRequest(space=repo.space_of(session, study), goal=Goal(study.goal), seed=study.seed,
+                          numbers=numbers, made=study.suggested,
+                          history=repo.history(session, study.id) if with_history else ())
+
+
+def _suggest(name: str, suggester: Suggester, request: SuggestRequest, ref: PluginRef,
+             costly: Costly | None) -> list[dict[str, Any]]:
+    if not suggester.costly:
+        _COSTLY_STUDIES.discard(name)
+        return suggester.suggest(request)
+    if costly is None:  # in-process callers (benchmarks): fit in this thread
+        return suggester.suggest(request)
+    if costly.fitter is None:
+        if len(_COSTLY_STUDIES) >= _MAX_REMEMBERED:
+            _COSTLY_STUDIES.clear()
+        _COSTLY_STUDIES.add(name)
+        raise NeedsFitSlot
+    return costly.fitter.suggest(ref, request)
 
 
 @dataclass(frozen=True)
@@ -286,8 +412,11 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
          metadata: Mapping[str, Any] | None) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
-    study, _, trial = _locked_trial(session, name, number)
+    locked = _locked_trial(session, name, number)
+    study, trial = locked.study, locked.trial
     suggester = study.suggester["name"]
+    # A trial whose lease ended (its trainer went quiet for longer than heartbeat_timeout) still did the
+    # work when its result arrives: the result is stored and the trial completed (README: "Leases").
     late = trial.state is TrialState.FAILED and trial.fail_reason == STALE_REASON
     if trial.state is not TrialState.RUNNING and not late:
         if trial.state is state and trial.value == value:
@@ -295,9 +424,8 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
         told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "")
         raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
                        "result cannot be replaced (telling the same result again is allowed)")
-    # A trial reaped as stale whose trainer reports late still did the work: keep its result.
     merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
-    trial = replace(trial, state=state, value=value, finished_at=utcnow(), fail_reason=None, metadata=merged)
+    trial = replace(trial, state=state, value=value, finished_at=locked.now, fail_reason=None, metadata=merged)
     repo.update_trial(session, study.id, trial)
     return Told(suggester, trial, changed=True)
 
@@ -323,9 +451,10 @@ def _told_state(value: float | None, state: TrialState | None) -> TrialState:
 
 
 def heartbeat(session: Session, name: str, number: int) -> Trial:
-    study, _, trial = _running(session, name, number, "take heartbeats")
-    trial = replace(trial, heartbeat_at=utcnow())
-    repo.update_trial(session, study.id, trial)
+    """Renew the trial's lease: it now ends heartbeat_timeout after this moment, by the database's clock."""
+    locked = _running(session, name, number, "take heartbeats")
+    trial = replace(locked.trial, heartbeat_at=locked.now, lease_expires_at=repo.lease_end(locked.study, locked.now))
+    repo.update_trial(session, locked.study.id, trial)
     return trial
 
 
@@ -338,17 +467,17 @@ def report(session: Session, name: str, number: int, step: int, value: float) ->
     """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
-    study, trial_id, trial = _running(session, name, number, "take reports")
+    locked = _running(session, name, number, "take reports")
+    study, trial_id, trial, now = locked.study, locked.trial_id, locked.trial, locked.now
     existing = repo.report_value(session, trial_id, step)
     if existing is not None and existing != value:
         raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
                        "report each step once (or use the next step)")
-    now = utcnow()
     reports = trial.intermediate
     if existing is None:
         repo.add_report(session, trial_id, step, value, now)
         reports = tuple(sorted((*reports, Report(step=step, value=value)), key=lambda r: r.step))
-    trial = replace(trial, heartbeat_at=now, intermediate=reports)
+    trial = replace(trial, heartbeat_at=now, lease_expires_at=repo.lease_end(study, now), intermediate=reports)
     repo.update_trial(session, study.id, trial)
     if study.pruner is None:
         return Reported(prune=False)
@@ -379,7 +508,7 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
                            "send them in several requests", errors={"trials": ["too many"]})
     row = _study(session, name, lock=True)
     space = repo.stored_space(row)
-    now = utcnow()
+    now = database_now(session)
     imported: list[Trial] = []
     enqueued = 0
     for index, item in enumerate(items):
@@ -431,14 +560,13 @@ def best(session: Session, name: str) -> Trial:
 
 
 def reap(sessions: sessionmaker[Session], name: str) -> None:
-    """Reap stale trials before a listing. A cheap read first, so a healthy study never takes the write lock."""
-    now = utcnow()
+    """Expire ended leases before a listing. A cheap read first, so a healthy study never takes the write lock."""
     with transaction(sessions, write=False) as session:
         study = repo.find_study_ref(session, name)
-        if study is None or not repo.has_stale(session, study, now):
+        if study is None or not repo.has_expired(session, study):
             return
     with transaction(sessions, write=True) as session:
-        repo.reap_stale(session, study, now)
+        repo.reap_expired(session, study, database_now(session))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -502,7 +630,7 @@ def _trial(session: Session, study: repo.StudyRef, number: int) -> Trial:
     return trial
 
 
-def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyRef, int, Trial]:
+def _locked_trial(session: Session, name: str, number: int) -> repo.LockedTrial:
     found = repo.lock_trial(session, name, number)
     if found is None:
         _trial(session, _study_ref(session, name), number)  # raises the NotFound that says which is missing
@@ -510,9 +638,11 @@ def _locked_trial(session: Session, name: str, number: int) -> tuple[repo.StudyR
     return found
 
 
-def _running(session: Session, name: str, number: int, what: str) -> tuple[repo.StudyRef, int, Trial]:
-    study, trial_id, trial = _locked_trial(session, name, number)
+def _running(session: Session, name: str, number: int, what: str) -> repo.LockedTrial:
+    locked = _locked_trial(session, name, number)
+    trial = locked.trial
     if trial.state is not TrialState.RUNNING:
-        why = f" (reaped: no heartbeat for {study.heartbeat_timeout:g} s)" if trial.fail_reason else ""
+        why = (f" (its lease ended: no heartbeat for {locked.study.heartbeat_timeout:g} s; its result may "
+               "still be told)") if trial.fail_reason == STALE_REASON else ""
         raise Conflict(f"trial {number} is {trial.state.value}{why}; only running trials {what}")
-    return study, trial_id, trial
+    return locked

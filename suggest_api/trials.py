@@ -46,6 +46,8 @@ class Trial:
     created_at: datetime
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    #: While running: when the trial fails as stale unless renewed (the database's clock, naive UTC).
+    lease_expires_at: datetime | None = None
     fail_reason: str | None = None
     client_id: str | None = None
     metadata: Mapping[str, Any] | None = None

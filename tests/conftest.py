@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import flask
@@ -85,8 +85,10 @@ def serve(tmp_path: Path) -> Iterator[StartServer]:
     """Start `suggest-api serve` processes; teardown stops every one, whether the test passed or not."""
     started: list[Server] = []
 
-    def start(database_url: str, *, workers: int = 2, port_in_env: bool = False) -> Server:
-        return start_server(database_url, tmp_path, started, workers=workers, port_in_env=port_in_env)
+    def start(database_url: str, *, workers: int = 2, port_in_env: bool = False, threads: int | None = None,
+              env: Mapping[str, str] | None = None) -> Server:
+        return start_server(database_url, tmp_path, started, workers=workers, port_in_env=port_in_env,
+                            threads=threads, env=env)
 
     try:
         yield start

@@ -112,7 +112,8 @@ def children(pid: int) -> list[int]:
 class StartServer(Protocol):
     """The `serve` fixture: start a server on a database, get it back once it is ready."""
 
-    def __call__(self, database_url: str, *, workers: int = 2, port_in_env: bool = False) -> Server: ...
+    def __call__(self, database_url: str, *, workers: int = 2, port_in_env: bool = False,
+                 threads: int | None = None, env: Mapping[str, str] | None = None) -> Server: ...
 
 
 class ServerFailed(RuntimeError):
@@ -120,18 +121,23 @@ class ServerFailed(RuntimeError):
 
 
 def start_server(database_url: str, workdir: Path, started: list[Server], *, workers: int = 2,
-                 port_in_env: bool = False, attempts: int = 3) -> Server:
+                 port_in_env: bool = False, attempts: int = 3, threads: int | None = None,
+                 env: Mapping[str, str] | None = None) -> Server:
     """`suggest-api serve` on a free loopback port, returned once GET /readyz answers 200.
 
-    `port_in_env` gives the port as SUGGEST_PORT instead of `--port`. A port taken by someone else
-    between our probe and gunicorn's bind is retried with another port. Each process is appended
-    to `started` as soon as it exists, so the caller can stop it whatever happens next.
+    `port_in_env` gives the port as SUGGEST_PORT instead of `--port`. `threads` sets `--threads`
+    (the service's default when None); `env` adds settings (e.g. `SUGGEST_POOL_SIZE`) to the
+    server's environment. A port taken by someone else between our probe and gunicorn's bind is
+    retried with another port. Each process is appended to `started` as soon as it exists, so the
+    caller can stop it whatever happens next.
     """
     for attempt in range(attempts):
         port = free_port()
         args = [SUGGEST_API, "serve", "--host", "127.0.0.1", "--workers", str(workers),
                 "--database-url", database_url]
-        extra = {"SUGGEST_PORT": str(port)} if port_in_env else {}
+        if threads is not None:
+            args += ["--threads", str(threads)]
+        extra = {**(env or {}), **({"SUGGEST_PORT": str(port)} if port_in_env else {})}
         if not port_in_env:
             args += ["--port", str(port)]
         log_path = workdir / f"server-{port}.log"

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Settings
 from suggest_api.errors import InvalidInput
-from suggest_api.service import IdempotencyKey, Reply
+from suggest_api.service import Costly, IdempotencyKey, Reply
+from suggest_api.storage.study_locks import StudyLocks
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -25,6 +26,9 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     head_revision: str | None
+    costly: Costly
+    #: SQLite only: costly asks of one study take turns outside the database's write lock.
+    study_locks: StudyLocks | None
     shutting_down: bool = False
 
 
@@ -42,7 +46,8 @@ def idempotency_key() -> IdempotencyKey | None:
         raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters "
                            "(a UUID is a good choice)", errors={IDEMPOTENCY_HEADER: ["invalid key"]})
     fingerprint = hashlib.sha256(flask.request.get_data(cache=True)).hexdigest()
-    return IdempotencyKey(f"{flask.request.method} {flask.request.path}", key, fingerprint)
+    return IdempotencyKey(f"{flask.request.method} {flask.request.path}", key, fingerprint,
+                          ttl_s=runtime().settings.idempotency_ttl)
 
 
 def respond(reply: Reply) -> flask.Response:

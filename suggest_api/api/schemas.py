@@ -250,6 +250,9 @@ class TrialOut(ma.Schema):
     created_at = Timestamp(required=True)
     finished_at = Timestamp(required=True, allow_none=True)
     heartbeat_at = Timestamp(required=True, allow_none=True)
+    lease_expires_at = Timestamp(required=True, allow_none=True, metadata={
+        "description": "While running: when the trial fails as stale (`fail_reason` \"stale\") unless a heartbeat "
+                       "or report renews it; set by the service's database clock."})
     fail_reason = fields.String(required=True, allow_none=True)
     client_id = fields.String(required=True, allow_none=True)
     metadata = fields.Dict(required=True, allow_none=True, metadata={"openapi": nullable("Metadata")})

@@ -41,6 +41,11 @@ class Ask(MethodView):
     @blp.alt_response(404, description="No such study.")
     @blp.alt_response(409, description="A grid study has handed out every point (problem type "
                                        "`urn:suggest-api:problem:grid-exhausted`, with `grid_size`).")
+    @blp.alt_response(503, description="Try again after `Retry-After` seconds: this worker already runs its limit "
+                                       "of model fits (`urn:suggest-api:problem:model-busy`), or the database "
+                                       "is unreachable or busy (`urn:suggest-api:problem:database-unavailable`).",
+                      headers={"Retry-After": {"description": "Seconds to wait before retrying.",
+                                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}})
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
         """Ask for new trials to run
 
@@ -55,9 +60,8 @@ class Ask(MethodView):
             ASKED.labels(asked.suggester).inc(len(asked.trials))
             return Reply(201, ASK_OUT.dump({"trials": asked.trials}))
 
-        return respond(service.execute(
-            rt.sessions, lambda s: service.ask(s, name, body["count"], body["client_id"], rt.settings.limits),
-            render, idempotency_key()))
+        return respond(service.ask_trials(rt.sessions, name, body["count"], body["client_id"], rt.settings.limits,
+                                          render, idempotency_key(), costly=rt.costly, study_locks=rt.study_locks))
 
 
 @blp.route("/tell")

@@ -1,4 +1,12 @@
-"""Engine and sessions. Created inside each worker (after gunicorn forks), never at import time.
+"""Engine, sessions, the database's clock, and transactions that retry what is safe to retry.
+
+The engine is created inside each worker (after gunicorn forks), never at import time: a pool
+inherited across fork would share sockets between processes.
+
+PostgreSQL connections carry statement and lock timeouts, TCP keepalives and a connect timeout, so
+a slow query, a held lock or a vanished database ends in an error the API turns into 503, never in a
+thread that waits forever. The pool pings a connection before lending it (a restarted database left
+only dead ones behind) and is bounded: pool_size + max_overflow per worker, waiting pool_timeout.
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
 `BEGIN IMMEDIATE`: the write lock is taken up front, so concurrent writers queue on the busy
@@ -7,16 +15,33 @@ timeout instead of failing with "database is locked" when a read transaction tri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, select
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from suggest_api.config import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("suggest_api")
 
 WRITE_OPTION = "suggest_write"
-SQLITE_BUSY_TIMEOUT_S = 30.0
+#: SQLSTATEs after which PostgreSQL rolled the transaction back and running it again is the fix.
+RETRYABLE_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock"}
+MAX_ATTEMPTS = 4
+CONNECT_TIMEOUT_S = 5
 
 
 def normalize_url(url: str) -> str:
@@ -27,23 +52,40 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
+    settings = settings or Settings()
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-                         pool_timeout=10)
+        return _sqlite_engine(url, busy_timeout_s=settings.lock_timeout)
+    options = (f"-c statement_timeout={_ms(settings.statement_timeout)} -c lock_timeout={_ms(settings.lock_timeout)}"
+               # a worker frozen inside a transaction must not hold its locks for ever
+               f" -c idle_in_transaction_session_timeout={_ms(2 * settings.statement_timeout)}")
+    connect_args = {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "options": options,
+        # which process holds a connection: pg_stat_activity shows the worker's pid
+        "application_name": f"suggest-api:{os.getpid()}",
+        # a peer that vanished without closing the socket is noticed within seconds, not hours
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+        "tcp_user_timeout": _ms(settings.statement_timeout),
+    }
+    return create_engine(url, pool_pre_ping=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+                         pool_timeout=settings.pool_timeout, connect_args=connect_args)
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _sqlite_engine(url: str, *, busy_timeout_s: float) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={_ms(busy_timeout_s)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -53,6 +95,12 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
     return engine
+
+
+def study_lock_file(engine: Engine) -> str | None:
+    """The file beside a SQLite database that holds its per-study locks (None for an in-memory one)."""
+    path = engine.url.database
+    return None if not path or path == ":memory:" or path.startswith("file:") else f"{path}-studylocks"
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
@@ -66,3 +114,51 @@ def transaction(sessions: sessionmaker[Session], *, write: bool) -> Iterator[Ses
         if write:
             session.connection(execution_options={WRITE_OPTION: True})
         yield session
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run `work` (one whole transaction) again after a deadlock or serialization failure.
+
+    PostgreSQL has rolled the transaction back by then, so running it again is safe; a short random
+    pause lets the other transaction finish. Bounded: the last failure propagates (and answers 503).
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return work()
+        except DBAPIError as error:
+            reason = RETRYABLE_SQLSTATES.get(getattr(error.orig, "sqlstate", None) or "")
+            if reason is None or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("transaction retried", extra={"reason": reason, "attempt": attempt})
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+class utc_now(FunctionElement[datetime]):  # noqa: N801 (a SQL function, named like one)
+    """The database's clock, as naive UTC: leases and timestamps never trust a worker's clock.
+
+    PostgreSQL: the transaction's start time. SQLite: the clock of the machine holding the file
+    (every worker of an embedded database runs there).
+    """
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(utc_now, "postgresql")
+def _utc_now_postgresql(_element: utc_now, _compiler: SQLCompiler, **_kw: Any) -> str:
+    return "(now() AT TIME ZONE 'UTC')"
+
+
+@compiles(utc_now, "sqlite")
+def _utc_now_sqlite(_element: utc_now, _compiler: SQLCompiler, **_kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+_NOW = select(utc_now())
+
+
+def database_now(session: Session) -> datetime:
+    """The database's current time (naive UTC)."""
+    now: datetime = session.connection().execute(_NOW).scalar_one()
+    return now

@@ -78,6 +78,8 @@ class TrialRow(Base):
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    #: While running: when the trial fails as stale unless a heartbeat renews it (database clock).
+    lease_expires_at: Mapped[datetime | None]
     fail_reason: Mapped[str | None] = mapped_column(String(64))
     client_id: Mapped[str | None] = mapped_column(String(1024))
     source: Mapped[str] = mapped_column(String(16))

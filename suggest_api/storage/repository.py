@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.config import Limits
 from suggest_api.space import SearchSpace
+from suggest_api.storage.database import utc_now
 from suggest_api.storage.models import Base, IdempotencyRow, QueuedRow, StudyRow, TrialRow
 from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialCounts, TrialState
 
@@ -63,12 +64,12 @@ _REF_COLUMNS = tuple(STUDIES.c[name] for name in StudyRef.__dataclass_fields__)
 
 _FIND_REF = select(*_REF_COLUMNS).where(STUDIES.c.name == bindparam("study_name"))
 _CLAIM = (update(STUDIES).where(STUDIES.c.name == bindparam("study_name"))
-          .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS))
+          .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS, utc_now()))
 _RECORD_SUGGESTED = (update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id"))
                      .values(suggested=STUDIES.c.suggested + bindparam("made"),
                              next_number=STUDIES.c.next_number - bindparam("unused")))
 _LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS,
-                      exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"))
+                      exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"), utc_now())
                .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
                .where(STUDIES.c.name == bindparam("study_name"), TRIALS.c.number == bindparam("trial_number"))
                .with_for_update(of=TRIALS))
@@ -78,7 +79,20 @@ _UPDATE_TRIAL = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_i
                                       TRIALS.c.number == bindparam("trial_number"))
                  .values(state=bindparam("new_state"), value=bindparam("new_value"),
                          finished_at=bindparam("new_finished_at"), heartbeat_at=bindparam("new_heartbeat_at"),
+                         lease_expires_at=bindparam("new_lease_expires_at"),
                          fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata")))
+# Expiry is this one conditional UPDATE (for a whole study, or one trial): whichever worker runs it first
+# fails the trial, and for every later one the state condition no longer holds, so each trial expires
+# exactly once however many replicas reap at the same moment. The trial ended when its lease did.
+_EXPIRE = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                TRIALS.c.state == TrialState.RUNNING.value,
+                                TRIALS.c.lease_expires_at <= bindparam("now"))
+           .values(state=TrialState.FAILED.value, fail_reason=STALE_REASON, finished_at=TRIALS.c.lease_expires_at))
+_EXPIRE_ONE = _EXPIRE.where(TRIALS.c.number == bindparam("trial_number"))
+_MARK_REAPED = update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id")).values(reaped_at=bindparam("now"))
+_HAS_EXPIRED = (select(TRIALS.c.id).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                          TRIALS.c.state == TrialState.RUNNING.value,
+                                          TRIALS.c.lease_expires_at <= utc_now()).limit(1))
 _REPORTS_OF = (select(TRIALS.c.number, REPORTS.c.step, REPORTS.c.value)
                .join(TRIALS, TRIALS.c.id == REPORTS.c.trial_id)
                .where(TRIALS.c.study_id == bindparam("study_id"),
@@ -86,6 +100,8 @@ _REPORTS_OF = (select(TRIALS.c.number, REPORTS.c.step, REPORTS.c.value)
                .order_by(TRIALS.c.number, REPORTS.c.step))
 _REPORT_VALUE = select(REPORTS.c.value).where(REPORTS.c.trial_id == bindparam("trial_id"),
                                               REPORTS.c.step == bindparam("report_step"))
+_HISTORY = (select(*(null().label("metadata") if column.name == "metadata" else column for column in TRIALS.c))
+            .where(TRIALS.c.study_id == bindparam("study_id")).order_by(TRIALS.c.number))
 _INSERT_TRIALS = insert(TRIALS)
 _INSERT_REPORT = insert(REPORTS)
 
@@ -95,15 +111,16 @@ def find_study_ref(session: Session, name: str) -> StudyRef | None:
     return StudyRef(*row) if row is not None else None
 
 
-def claim_numbers(session: Session, name: str, count: int) -> StudyRef | None:
-    """Reserve `count` trial numbers in one statement, which also takes the study's write lock.
+def claim_numbers(session: Session, name: str, count: int) -> tuple[StudyRef, datetime] | None:
+    """Reserve `count` trial numbers in one statement, which also takes the study's write lock and reads
+    the database's clock.
 
     PostgreSQL locks the updated row until commit, so concurrent asks of one study queue here and
     nowhere else; SQLite's BEGIN IMMEDIATE already serializes writers. The returned `next_number`
     is the value after the reservation: the new trials are numbered from `next_number - count`.
     """
     row = session.connection().execute(_CLAIM, {"study_name": name, "count": count}).one_or_none()
-    return StudyRef(*row) if row is not None else None
+    return (StudyRef(*row[:-1]), row[-1]) if row is not None else None
 
 
 def record_suggested(session: Session, study_id: int, made: int, unused: int) -> None:
@@ -117,12 +134,23 @@ def trial_from_row(row: Any, reports: Sequence[Report] = ()) -> Trial:
     m = row._mapping
     return Trial(number=m["number"], state=TrialState(m["state"]), params=m["params"], value=m["value"],
                  created_at=m["created_at"], finished_at=m["finished_at"], heartbeat_at=m["heartbeat_at"],
-                 fail_reason=m["fail_reason"], client_id=m["client_id"], metadata=m["metadata"],
-                 source=m["source"], intermediate=tuple(reports))
+                 lease_expires_at=m["lease_expires_at"], fail_reason=m["fail_reason"], client_id=m["client_id"],
+                 metadata=m["metadata"], source=m["source"], intermediate=tuple(reports))
 
 
-def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, int, Trial] | None:
-    """A trial, locked (FOR UPDATE OF trials), with its reports, its row id and its study's columns.
+@dataclass(frozen=True)
+class LockedTrial:
+    """A trial under its row lock, with its row id, its study's columns and the database's time."""
+
+    study: StudyRef
+    trial_id: int
+    trial: Trial
+    now: datetime
+
+
+def lock_trial(session: Session, name: str, number: int) -> LockedTrial | None:
+    """A trial, locked (FOR UPDATE OF trials), with its reports; a running trial whose lease has ended
+    is expired first, so what the caller sees never depends on when a reaper last ran.
 
     One statement, plus one for the reports only when the trial has any.
     """
@@ -131,11 +159,15 @@ def lock_trial(session: Session, name: str, number: int) -> tuple[StudyRef, int,
     row = session.connection().execute(_LOCK_TRIAL, {"study_name": name, "trial_number": number}).one_or_none()
     if row is None:
         return None
-    study = StudyRef(*row[len(_TRIAL_COLUMNS):-1])
+    study = StudyRef(*row[len(_TRIAL_COLUMNS):-2])
+    now: datetime = row[-1]
     trial = trial_from_row(row)
+    if trial.state is TrialState.RUNNING and trial.lease_expires_at is not None and trial.lease_expires_at <= now:
+        session.connection().execute(_EXPIRE_ONE, {"of_study_id": study.id, "now": now, "trial_number": number})
+        trial = replace(trial, state=TrialState.FAILED, fail_reason=STALE_REASON, finished_at=trial.lease_expires_at)
     if row.has_reports:
         [trial] = with_reports(session, study.id, [trial])
-    return study, row.id, trial
+    return LockedTrial(study, row.id, trial, now)
 
 
 def find_trial(session: Session, study_id: int, number: int) -> Trial | None:
@@ -154,9 +186,12 @@ def page_trials(session: Session, study_id: int, after: int, state: TrialState |
 
 
 def history(session: Session, study_id: int) -> list[Trial]:
-    """Every trial of the study, running ones included, for suggesters that read the past."""
-    rows = session.connection().execute(
-        select(TRIALS).where(TRIALS.c.study_id == study_id).order_by(TRIALS.c.number))
+    """Every trial of the study, running ones included, for suggesters that read the past.
+
+    Without user metadata: no suggester or pruner reads it, and decoding its JSON was a third of the
+    cost of reading a long history, time in which the worker holds the GIL its other requests need.
+    """
+    rows = session.connection().execute(_HISTORY, {"study_id": study_id}).all()
     return [trial_from_row(row) for row in rows]
 
 
@@ -207,7 +242,7 @@ def insert_trials(session: Session, study_id: int, trials: Sequence[Trial]) -> N
     session.connection().execute(_INSERT_TRIALS, [
         {"study_id": study_id, "number": t.number, "state": t.state.value, "params": dict(t.params),
          "value": t.value, "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
-         "client_id": t.client_id, "source": t.source, "metadata": t.metadata}
+         "lease_expires_at": t.lease_expires_at, "client_id": t.client_id, "source": t.source, "metadata": t.metadata}
         for t in trials])
 
 
@@ -216,7 +251,8 @@ def update_trial(session: Session, study_id: int, trial: Trial) -> None:
     session.connection().execute(_UPDATE_TRIAL, {
         "of_study_id": study_id, "trial_number": trial.number, "new_state": trial.state.value,
         "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
-        "new_fail_reason": trial.fail_reason, "new_metadata": trial.metadata})
+        "new_lease_expires_at": trial.lease_expires_at, "new_fail_reason": trial.fail_reason,
+        "new_metadata": trial.metadata})
 
 
 def report_value(session: Session, trial_id: int, step: int) -> float | None:
@@ -282,8 +318,9 @@ def study_from_row(row: StudyRow, space: SearchSpace | None = None) -> Study:
 REAP_EVERY_S = 5.0
 
 
-def stale_cutoff(study: StudyRef, now: datetime) -> datetime:
-    return now - timedelta(seconds=study.heartbeat_timeout)
+def lease_end(study: StudyRef, now: datetime) -> datetime:
+    """When a lease taken or renewed at `now` (the database's clock) ends."""
+    return now + timedelta(seconds=study.heartbeat_timeout)
 
 
 def reap_due(study: StudyRef, now: datetime) -> bool:
@@ -291,24 +328,15 @@ def reap_due(study: StudyRef, now: datetime) -> bool:
     return study.reaped_at is None or (now - study.reaped_at).total_seconds() >= interval
 
 
-def has_stale(session: Session, study: StudyRef, now: datetime) -> bool:
-    query = select(TrialRow.id).where(
-        TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value,
-        TrialRow.heartbeat_at < stale_cutoff(study, now)).limit(1)
-    return session.scalar(query) is not None
+def has_expired(session: Session, study: StudyRef) -> bool:
+    """Whether any running trial's lease has ended, by the database's clock (a read; takes no lock)."""
+    return session.connection().execute(_HAS_EXPIRED, {"of_study_id": study.id}).first() is not None
 
 
-def reap_stale(session: Session, study: StudyRef, now: datetime) -> int:
-    """Fail running trials whose heartbeat is older than the timeout, in one conditional UPDATE."""
-    result = session.execute(
-        update(TrialRow)
-        .where(TrialRow.study_id == study.id, TrialRow.state == TrialState.RUNNING.value,
-               TrialRow.heartbeat_at < stale_cutoff(study, now))
-        .values(state=TrialState.FAILED.value, fail_reason=STALE_REASON, finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(update(StudyRow).where(StudyRow.id == study.id).values(reaped_at=now)
-                    .execution_options(synchronize_session=False))
+def reap_expired(session: Session, study: StudyRef, now: datetime) -> int:
+    """Fail every running trial whose lease ended by `now` (the database's clock): one conditional UPDATE."""
+    result = session.connection().execute(_EXPIRE, {"of_study_id": study.id, "now": now})
+    session.connection().execute(_MARK_REAPED, {"of_study_id": study.id, "now": now})
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -337,3 +365,11 @@ def pop_queued(session: Session, study_id: int, limit: int) -> list[QueuedRow]:
 def find_idempotency(session: Session, scope: str, key: str) -> IdempotencyRow | None:
     query = select(IdempotencyRow).where(IdempotencyRow.scope == scope, IdempotencyRow.key == key)
     return session.scalars(query).one_or_none()
+
+
+def purge_idempotency(session: Session, oldest: datetime, batch: int) -> int:
+    """Delete up to `batch` Idempotency-Keys created at or before `oldest`."""
+    expired = select(IdempotencyRow.id).where(IdempotencyRow.created_at <= oldest).limit(batch).scalar_subquery()
+    result = session.execute(delete(IdempotencyRow).where(IdempotencyRow.id.in_(expired))
+                             .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

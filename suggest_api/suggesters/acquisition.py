@@ -20,6 +20,7 @@ points no trial can have; this way every point compared is a real one.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -165,13 +166,16 @@ def _evaluate(acquisition: Acquisition, points: Array) -> Array:
     return np.where(np.isfinite(values), values, -np.inf)
 
 
-def local_search(acquisition: Acquisition, geometry: CubeGeometry, starts: Array) -> tuple[Array, Array]:
+def local_search(acquisition: Acquisition, geometry: CubeGeometry, starts: Array, *,
+                 deadline: float | None = None) -> tuple[Array, Array]:
     """From projected starts, alternate gradient steps on numeric columns and discrete coordinate moves,
-    each start until neither improves it."""
+    each start until neither improves it, or no round begins past `deadline` (a `time.monotonic()` value)."""
     points = starts.copy()
     values = _evaluate(acquisition, points)
     searching = np.ones(len(points), dtype=bool)
     for _ in range(_ROUNDS):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         improved = np.zeros(len(points), dtype=bool)
         free = np.array([geometry.free_columns(p) for p in points]).reshape(points.shape)
         rows = np.flatnonzero(searching & free.any(axis=1))
@@ -195,9 +199,12 @@ def local_search(acquisition: Acquisition, geometry: CubeGeometry, starts: Array
 
 
 def maximize(acquisition: Acquisition, geometry: CubeGeometry, candidates: Array, *,
-             starts: int) -> tuple[Array, Array]:
+             starts: int, deadline: float | None = None) -> tuple[Array, Array]:
     """Points ranked by acquisition value, best first: the local optima reached from the best `starts`
-    candidates, then the candidates themselves (fallbacks when better points turn out to be taken)."""
+    candidates, then the candidates themselves (fallbacks when better points turn out to be taken).
+
+    Past `deadline` the local search stops, so the ranking is the sweep's, with the optima reached so far.
+    """
     projected = geometry.project(candidates)
     values = _evaluate(acquisition, projected)
     order = np.argsort(-values, kind="stable")
@@ -210,7 +217,7 @@ def maximize(acquisition: Acquisition, geometry: CubeGeometry, candidates: Array
             chosen.append(int(i))
             if len(chosen) == starts:
                 break
-    optima, optimum_values = local_search(acquisition, geometry, projected[chosen])
+    optima, optimum_values = local_search(acquisition, geometry, projected[chosen], deadline=deadline)
     points = np.vstack([optima, projected])
     scores = np.concatenate([optimum_values, values])
     ranking = np.argsort(-scores, kind="stable")

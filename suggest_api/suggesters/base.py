@@ -40,6 +40,9 @@ class SuggestRequest:
     made: int = 0
     #: Every trial of the study, running ones included, oldest first; empty unless `needs_history`.
     history: Sequence[Trial] = ()
+    #: A `time.monotonic()` value after which optional model work stops and the best answer so far is given:
+    #: the worker has a request timeout, and an ask must finish well before it. None: no limit.
+    deadline: float | None = None
 
     @property
     def count(self) -> int:
@@ -63,6 +66,11 @@ class Suggester(Protocol):
     #: False when the suggester never looks at past trials, so ask does not load them.
     @property
     def needs_history(self) -> bool: ...
+
+    #: True when a suggestion may take long (a model fit): it then runs in a model-fit process, under
+    #: the worker's limit on concurrent fits and a time budget (see suggest_api/model_fits.py).
+    @property
+    def costly(self) -> bool: ...
 
     def check(self, space: SearchSpace, limits: Limits) -> None:
         """Refuse, at study creation, a space these options cannot serve (InvalidInput naming the field)."""

@@ -24,6 +24,9 @@ Per ask, from the stored history alone (no state between calls, same history and
 6. Acquisition (log EI by default; UCB or log PI) maximized by acquisition.py; the best point whose decoded
    params do not repeat an existing trial (or an earlier point of the batch) is suggested; when every
    ranked candidate is taken, a random untaken point, and a repeat only in a used-up discrete space.
+
+Past the request's `deadline` the optional work stops: the fit keeps its first L-BFGS-B start (so a late ask
+still gets a model-based point), and the acquisition keeps the sweep's ranking without further local search.
 """
 
 from __future__ import annotations
@@ -167,6 +170,7 @@ class BayesianSuggester:
     """GP-based suggestions after a Sobol initial design; see the module docstring for the algorithm."""
 
     needs_history = True
+    costly = True
 
     def __init__(self, *, n_initial: int = 10, acquisition: str = "ei", pending: str = "kriging_believer",
                  ucb_beta: float = 2.0, max_history: int = 300) -> None:
@@ -228,6 +232,7 @@ class _Planner:
         self.options = options
         self.space = request.space
         self.rng = request.rng
+        self.deadline = request.deadline
         self.geometry = CubeGeometry(self.space)
         points = np.vstack([data.observed, data.failed])
         order = _kept_rows(data.values, len(points), options.max_history)
@@ -239,7 +244,7 @@ class _Planner:
         self.observed_scores = scores
         kept_observed = int(np.searchsorted(order, len(data.values)))  # observed rows first, failed after
         fit_rows = order[_kept_rows(targets[order[:kept_observed]], len(order), _FIT_POINTS)]
-        hyper = fit_hyperparameters(points[fit_rows], targets[fit_rows])
+        hyper = fit_hyperparameters(points[fit_rows], targets[fit_rows], deadline=self.deadline)
         self.model = GaussianProcess(points[order], targets[order], hyper)
         self._add_pending(data.pending)
         best_rows = np.argsort(scores, kind="stable")[:_PERTURBED_CENTRES]
@@ -275,7 +280,8 @@ class _Planner:
 
     def next_point(self, taken: set[bytes]) -> Array:
         """The best untaken point; then conditions the model on it as a pending point."""
-        ranked, _ = maximize(self._acquisition(), self.geometry, self.candidates, starts=_STARTS)
+        ranked, _ = maximize(self._acquisition(), self.geometry, self.candidates, starts=_STARTS,
+                             deadline=self.deadline)
         chosen: Array | None = None
         for u in ranked:
             point = self.space.encode(self.space.decode(u))

@@ -22,6 +22,8 @@ optimizer needs. The model:
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,10 +140,23 @@ def _fit_bounds(dimension: int) -> list[tuple[float, float]]:
     return [_LOG_LENGTH_BOUNDS] * dimension + [_LOG_SIGNAL_BOUNDS, _LOG_NOISE_BOUNDS]
 
 
-def fit_hyperparameters(x: Array, y: Array) -> Hyperparameters:
+def _stop_at(deadline: float) -> Callable[[optimize.OptimizeResult], None]:
+    """An L-BFGS-B callback that ends the run at `deadline` (scipy's documented StopIteration); the result
+    is then the last accepted iterate, with its objective value."""
+
+    def stop(intermediate_result: optimize.OptimizeResult) -> None:
+        if time.monotonic() >= deadline:
+            raise StopIteration
+
+    return stop
+
+
+def fit_hyperparameters(x: Array, y: Array, *, deadline: float | None = None) -> Hyperparameters:
     """MAP hyperparameters for standardized targets y at points x, best of a few L-BFGS-B starts.
 
-    Starts: the prior's centre, and short length scales (a wiggly fit the long-scale start can miss).
+    Starts: the prior's centre, and short length scales (a wiggly fit the long-scale start can miss). The
+    first start always runs to its end, so there is a fitted model however late it is; past `deadline` (a
+    `time.monotonic()` value) the later starts are skipped, or stopped where they are.
     """
     dimension = x.shape[1]
 
@@ -162,9 +177,14 @@ def fit_hyperparameters(x: Array, y: Array) -> Hyperparameters:
     starts = [np.concatenate([np.full(dimension, prior_centre), [0.0, math.log(1e-3)]]),
               np.concatenate([np.full(dimension, math.log(0.2)), [0.0, math.log(1e-4)]])]
     best_theta, best_value = starts[0], math.inf
-    for start in starts:
+    for i, start in enumerate(starts):
+        callback: Callable[[optimize.OptimizeResult], None] | None = None
+        if i and deadline is not None:
+            if time.monotonic() >= deadline:
+                break
+            callback = _stop_at(deadline)
         result = optimize.minimize(negative_posterior, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                                   options={"maxiter": _FIT_MAXITER})
+                                   options={"maxiter": _FIT_MAXITER}, callback=callback)
         if result.fun < best_value:
             best_theta, best_value = np.asarray(result.x, dtype=np.float64), float(result.fun)
     return Hyperparameters.from_vector(best_theta)

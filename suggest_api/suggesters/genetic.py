@@ -93,6 +93,7 @@ def _reflect(u: Unit) -> Unit:
 
 class GeneticSuggester:
     needs_history = True
+    costly = False
 
     def __init__(self, *, population_size: int, mutation_rate: float | None, mutation_scale: float,
                  crossover_rate: float, tournament_size: int) -> None:

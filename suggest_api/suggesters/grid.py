@@ -66,6 +66,8 @@ class GridSuggester:
         self.grid_points = grid_points
         self.retry_failed = retry_failed
 
+    costly = False
+
     @property
     def needs_history(self) -> bool:
         return self.retry_failed

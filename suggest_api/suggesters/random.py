@@ -13,6 +13,7 @@ class RandomSuggester:
     """Uniform in the unit cube, so log scales, steps, ints and conditions come from the space's decoder."""
 
     needs_history = False
+    costly = False
 
     def check(self, space: SearchSpace, limits: Limits) -> None:
         """Any valid space can be sampled."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
 import pytest
 
-from suggest_client import Client
+from suggest_client import Client, Trial
 from suggest_client.optimize import INTERRUPT_GRACE_S
 from tests.client import objectives
+from tests.client.proxy import Fault, proxy
 from tests.servers import Server
 
 pytestmark = pytest.mark.slow
@@ -110,3 +113,32 @@ def test_ctrl_c_stops_the_workers_and_fails_their_trials(server: Server, api: Cl
     trials = api.study(study_name).trials()
     assert len(trials) == workers  # no new trial was started after Ctrl-C
     assert all(t.state == "failed" for t in trials), [(t.number, t.state) for t in trials]
+
+
+def test_a_trial_whose_ask_was_answered_after_ctrl_c_is_failed_too(server: Server, study_name: str) -> None:
+    """Ctrl-C while a worker's ask waits out a 503: its trial starts after the loop failed the running
+    ones, so the worker fails it itself instead of leaving it running until its lease ends."""
+    def fault(method: str, path: str, seen: int) -> Fault:
+        return (503, {"Retry-After": "1"}) if method == "POST" and path.endswith("/ask") and seen == 1 else None
+
+    with proxy(server.base_url, fault) as faulty, Client(faulty.url) as api:
+        study = api.create_study(study_name, SPACE)
+        ask_path = f"/v1/studies/{study_name}/ask"
+
+        def objective(trial: Trial) -> float:
+            while not trial.stopping:
+                time.sleep(0.01)
+            return 0.0
+
+        def interrupt_once_the_second_ask_waits() -> None:
+            deadline = time.monotonic() + 30
+            while faulty.count("POST", ask_path) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            _thread.interrupt_main()
+
+        threading.Thread(target=interrupt_once_the_second_ask_waits, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(objective, n_trials=10, n_workers=2)
+        trials = study.trials()
+    assert faulty.count("POST", ask_path) == 3  # the first ask, the one answered 503, and its retry
+    assert [(t.number, t.state) for t in trials] == [(0, "failed"), (1, "failed")]

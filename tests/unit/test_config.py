@@ -18,3 +18,17 @@ def test_environment_and_overrides() -> None:
 def test_a_bad_number_names_the_variable() -> None:
     with pytest.raises(SystemExit, match="SUGGEST_WORKERS"):
         Settings.from_env({"SUGGEST_WORKERS": "many"})
+
+
+@pytest.mark.parametrize("variable", ["SUGGEST_POOL_SIZE=0", "SUGGEST_LOCK_TIMEOUT=nan", "SUGGEST_MAX_MODEL_FITS=-1",
+                                      "SUGGEST_MAX_OVERFLOW=-2", "SUGGEST_IDEMPOTENCY_TTL=inf"])
+def test_a_setting_out_of_range_names_the_variable(variable: str) -> None:
+    name, value = variable.split("=")
+    with pytest.raises(SystemExit, match=name):
+        Settings.from_env({name: value})
+
+
+def test_reliability_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env({"SUGGEST_POOL_SIZE": "2", "SUGGEST_MAX_OVERFLOW": "0", "SUGGEST_LOCK_TIMEOUT": "1.5",
+                                  "SUGGEST_MAX_MODEL_FITS": "3"})
+    assert (settings.pool_size, settings.max_overflow, settings.lock_timeout, settings.max_model_fits) == (2, 0, 1.5, 3)

@@ -105,7 +105,9 @@ def _work(study: Study, objective: Objective, shared: _Shared, catch: tuple[type
                 log.info("%s: the grid is used up; the loop ends", study.name)
                 shared.stop.set()
             except _Interrupted:
-                pass
+                # Started after the loop failed the running trials (its ask was still out, e.g. waiting
+                # out a 503): nobody else will tell it, and telling it twice is harmless.
+                _fail_all(study, [context.trial] if context.trial is not None else [])
             except BaseException as error:
                 if context.trial is None or not isinstance(error, catch):
                     raise  # the ask failed, or the objective raised what the caller did not allow

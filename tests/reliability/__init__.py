@@ -1,0 +1,1 @@
+"""Reliability scenarios: real servers, real PostgreSQL, client processes, faults injected under load."""
