@@ -20,7 +20,8 @@ import time
 from benchmarks.problems import PROBLEMS
 from benchmarks.service_loop import scratch_database
 from suggest_api import service
-from suggest_api.config import Limits
+from suggest_api.access import implicit_principal
+from suggest_api.config import Limits, Settings
 from suggest_api.space import SearchSpace
 from suggest_api.storage.database import transaction
 from suggest_api.suggesters.base import trial_rng
@@ -38,23 +39,24 @@ def measure(name: str, size: int, repeats: int) -> list[float]:
         definition = service.StudyDefinition(name="s", space=PROBLEM.space, objective_name="value",
                                              goal=Goal.MINIMIZE, suggester_name=name, suggester_options=options,
                                              seed=1)
+        who = implicit_principal(sessions, Settings(limits=LIMITS))
         with transaction(sessions, write=True) as session:
-            service.create_study(session, definition, LIMITS, 300.0)
+            service.create_study(session, who, definition, LIMITS, 300.0)
         for start in range(0, size, LIMITS.max_import):
             items = []
             for number in range(start, min(size, start + LIMITS.max_import)):
                 params = space.decode(trial_rng(99, number).random(space.dimension))
                 items.append(service.NewTrial(params=params, value=PROBLEM.objective(params)))
             with transaction(sessions, write=True) as session:
-                service.add_trials(session, "s", items, LIMITS)
+                service.add_trials(session, who, "s", items, LIMITS)
         seconds = []
         for _ in range(repeats):
             started = time.perf_counter()
             with transaction(sessions, write=True) as session:
-                [trial] = service.ask(session, "s", 1, None, LIMITS).trials
+                [trial] = service.ask(session, who, "s", 1, None, LIMITS).trials
             seconds.append(time.perf_counter() - started)
             with transaction(sessions, write=True) as session:
-                service.tell(session, "s", trial.number, value=PROBLEM.objective(trial.params),
+                service.tell(session, who, "s", trial.number, value=PROBLEM.objective(trial.params),
                              state=TrialState.COMPLETED, metadata=None)
     return seconds
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api import service
-from suggest_api.config import Limits
+from suggest_api.access import implicit_principal
+from suggest_api.config import Limits, Settings
 from suggest_api.storage.database import make_engine, make_sessions, transaction
 from suggest_api.storage.migrate import upgrade
 from suggest_api.trials import Goal, TrialState
@@ -58,17 +59,18 @@ def run_study(sessions: sessionmaker[Session], *, name: str, space: Mapping[str,
     limits = limits or Limits(max_count=1000)
     definition = service.StudyDefinition(name=name, space=space, objective_name="value", goal=Goal.MINIMIZE,
                                          suggester_name=suggester, suggester_options=dict(options or {}), seed=seed)
+    who = implicit_principal(sessions, Settings(limits=limits))
     with transaction(sessions, write=True) as session:
-        service.create_study(session, definition, limits, 300.0)
+        service.create_study(session, who, definition, limits, 300.0)
     run = StudyRun()
     while len(run.values) < budget:
         started = time.perf_counter()
         with transaction(sessions, write=True) as session:
-            asked = service.ask(session, name, min(batch, budget - len(run.values)), None, limits)
+            asked = service.ask(session, who, name, min(batch, budget - len(run.values)), None, limits)
         run.ask_seconds += time.perf_counter() - started
         for trial in asked.trials:
             value = float(objective(trial.params))
             with transaction(sessions, write=True) as session:
-                service.tell(session, name, trial.number, value=value, state=TrialState.COMPLETED, metadata=None)
+                service.tell(session, who, name, trial.number, value=value, state=TrialState.COMPLETED, metadata=None)
             run.values.append(value)
     return run

@@ -10,7 +10,7 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import docs, ops, plugin_docs, problems, studies, trials
+from suggest_api.api import auth, docs, keys, ops, plugin_docs, problems, studies, trials
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import Runtime
 from suggest_api.api.strict_json import loads
@@ -25,6 +25,7 @@ from suggest_api.storage.study_locks import StudyLocks
 from suggest_api.suggesters.registry import suggesters
 
 log = logging.getLogger("suggest_api.access")
+startup_log = logging.getLogger("suggest_api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -32,7 +33,7 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 def create_app(settings: Settings | None = None) -> flask.Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    app = flask.Flask("suggest_api")
+    app = flask.Flask("suggest_api", static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.limits.max_body_bytes,
         API_TITLE="suggest_api",
@@ -55,20 +56,44 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         study_locks=StudyLocks(study_lock_file(engine), settings.lock_timeout) if sqlite else None)
 
     api = Api(app)
-    for blueprint in (studies.blp, trials.blp, ops.blp):
+    for blueprint in (studies.blp, trials.blp, keys.blp, ops.blp):
         api.register_blueprint(blueprint)
     plugin_docs.register(api, suggesters)
     app.register_blueprint(docs.blp)
+    for endpoint in ("api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
+        auth.mark_public(app, endpoint)
     problems.register(app)
+    # In this order: who is asking (request id), may they (key, role), how often (rate), what (the body).
     app.before_request(_start_request)
+    app.before_request(auth.authorize)
+    if settings.rate_limit:
+        _limit_rate(app, settings)
+    app.before_request(_parse_body)
     app.after_request(_finish_request)
+    if settings.auth == "off":
+        startup_log.warning("SUGGEST_AUTH=off: every request acts as an admin of the team 'default', without a key; "
+                            "set SUGGEST_AUTH=required before anyone else can reach this service")
     return app
 
 
-def _start_request() -> flask.Response | None:
+def _limit_rate(app: flask.Flask, settings: Settings) -> None:
+    """Per-key request rate (per address without a key), counted in the shared store (Redis), so the
+    limit holds across workers and replicas. If the store is unreachable, requests pass (logged)."""
+    from flask_limiter import Limiter
+
+    Limiter(auth.rate_limit_key, app=app, default_limits=[settings.rate_limit],
+            storage_uri=settings.rate_limit_storage, strategy="moving-window", headers_enabled=True,
+            swallow_errors=True, key_prefix="suggest-api",
+            default_limits_exempt_when=lambda: flask.g.get("principal") is None)
+
+
+def _start_request() -> None:
     flask.g.started = time.perf_counter()
     incoming = flask.request.headers.get("X-Request-ID", "")
     flask.g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _parse_body() -> flask.Response | None:
     request = flask.request
     if request.method in BODY_METHODS and (request.content_length or request.get_data(cache=True)):
         if not request.is_json:

@@ -1,4 +1,4 @@
-"""The `suggest-api` command: serve (migrate, then gunicorn), migrate, --version."""
+"""The `suggest-api` command: serve (migrate, then gunicorn), migrate, teams and keys, --version."""
 
 from __future__ import annotations
 
@@ -44,16 +44,101 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     migrate = commands.add_parser("migrate", help="bring the database schema to this version's head")
     _database_flag(migrate)
+    _account_commands(commands)
 
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    overrides = {k: v for k, v in vars(args).items() if k in _SETTING_NAMES and v is not None}
     settings = Settings.from_env(**overrides)
+    if args.command in ("teams", "keys"):
+        return _accounts(args, settings)
     if args.command == "migrate":
         _migrate(settings)
         print(f"database at {_redacted(settings.database_url)} is at the latest schema")
         return 0
     _migrate(settings)
     return _serve(settings)
+
+
+_SETTING_NAMES = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
+QUOTA_FLAGS = ("max_studies", "max_running_trials", "max_trials_per_ask")
+
+
+def _account_commands(commands: Any) -> None:
+    """`teams create|list|set-quota` and `keys create|list|revoke`: the operator's way in (no key needed,
+    only the database URL). Each runs the migrations first, so they work on a fresh database."""
+    teams = commands.add_parser("teams", help="create and list teams, set their quotas").add_subparsers(
+        dest="action", required=True)
+    create = teams.add_parser("create", help="create a team")
+    create.add_argument("name")
+    set_quota = teams.add_parser("set-quota", help="set a team's quotas (0: back to the service's default)")
+    set_quota.add_argument("name")
+    for parser in (create, set_quota):
+        for quota in QUOTA_FLAGS:
+            parser.add_argument("--" + quota.replace("_", "-"), type=int, dest=quota,
+                                help=f"default: SUGGEST_QUOTA_{quota.upper()}")
+    teams.add_parser("list", help="list teams with their quotas")
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys").add_subparsers(
+        dest="action", required=True)
+    create_key = keys.add_parser("create", help="make an API key and print it (shown this once)")
+    create_key.add_argument("--team", required=True)
+    create_key.add_argument("--role", required=True, choices=["admin", "member", "read"])
+    create_key.add_argument("--label", help="what the key is for; shown in listings")
+    list_keys = keys.add_parser("list", help="list a team's keys (never the keys themselves)")
+    list_keys.add_argument("--team", required=True)
+    revoke = keys.add_parser("revoke", help="revoke a key by its id (refused from its next request on)")
+    revoke.add_argument("key_id")
+    for parser in (create, set_quota, *teams.choices.values(), create_key, list_keys, revoke):
+        if not any(action.dest == "database_url" for action in parser._actions):
+            _database_flag(parser)
+
+
+def _accounts(args: argparse.Namespace, settings: Settings) -> int:
+    from suggest_api import access
+    from suggest_api.errors import SuggestError
+    from suggest_api.storage.database import make_engine, make_sessions, transaction
+    from suggest_api.storage.migrate import upgrade
+    from suggest_api.teams import Role
+
+    engine = make_engine(settings.database_url, settings)
+    try:
+        upgrade(engine)
+        sessions = make_sessions(engine)
+        with transaction(sessions, write=True) as session:
+            quotas = access.QuotaChange(**{q: getattr(args, q, None) for q in QUOTA_FLAGS})
+            if (args.command, args.action) == ("teams", "create"):
+                team = access.create_team(session, args.name, settings.limits, quotas)
+                print(f"team {team.name} created")
+            elif (args.command, args.action) == ("teams", "set-quota"):
+                team = access.set_quotas(session, args.name, quotas)
+                print(f"team {team.name}: {_quotas_text(access.quotas_of(team, settings))}")
+            elif (args.command, args.action) == ("teams", "list"):
+                for team in access.list_teams(session):
+                    print(f"{team.name}\t{_quotas_text(access.quotas_of(team, settings))}")
+            elif (args.command, args.action) == ("keys", "create"):
+                created = access.create_key_for_team(session, args.team, Role(args.role), args.label,
+                                                     settings.limits)
+                print(created.secret)
+                print(f"key {created.info.key_id} ({args.role}) for team {args.team}: store it now, it is not "
+                      "shown again", file=sys.stderr)
+            elif (args.command, args.action) == ("keys", "list"):
+                for info in access.list_team_keys(session, args.team):
+                    state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+                    print(f"{info.key_id}\t{info.role.value}\t{state}\t{info.label or ''}")
+            else:
+                info = access.revoke_any_key(session, args.key_id)
+                print(f"key {info.key_id} revoked")
+    except SuggestError as error:
+        print(f"suggest-api: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _quotas_text(quotas: Any) -> str:
+    return (f"max_studies={quotas.max_studies} max_running_trials={quotas.max_running_trials} "
+            f"max_trials_per_ask={quotas.max_trials_per_ask}")
 
 
 def _database_flag(parser: argparse.ArgumentParser) -> None:

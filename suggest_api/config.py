@@ -52,6 +52,17 @@ class Settings:
     model_fit_budget: float = 5.0
     #: Seconds an Idempotency-Key is remembered; a retry after that is a new request.
     idempotency_ttl: float = 86400.0
+    #: "off": every request acts as the team "default" with every right (a local, single-user service);
+    #: "required": every request but health, readiness, metrics and the API docs needs a team's API key.
+    auth: str = "off"
+    #: Quotas of a team that has none of its own (`suggest-api teams set-quota` gives one its own).
+    quota_max_studies: int = 10_000
+    quota_max_running_trials: int = 10_000
+    quota_max_trials_per_ask: int = 100
+    #: Requests per key (per client address without one), e.g. "50/second;1000/minute"; empty: no limit.
+    #: Needs `rate_limit_storage`, a store every worker and replica shares (redis://host:6379).
+    rate_limit: str = ""
+    rate_limit_storage: str = ""
     limits: Limits = Limits()
 
     @classmethod
@@ -82,7 +93,9 @@ class Settings:
 
 #: Settings that must be a positive number (max_overflow may be 0).
 _POSITIVE = ("workers", "threads", "pool_size", "pool_timeout", "statement_timeout", "lock_timeout",
-             "max_model_fits", "model_fit_budget", "idempotency_ttl", "default_heartbeat_timeout")
+             "max_model_fits", "model_fit_budget", "idempotency_ttl", "default_heartbeat_timeout",
+             "quota_max_studies", "quota_max_running_trials", "quota_max_trials_per_ask")
+AUTH_MODES = ("off", "required")
 
 
 def _check(settings: Settings) -> None:
@@ -92,6 +105,11 @@ def _check(settings: Settings) -> None:
             raise SystemExit(f"SUGGEST_{name.upper()}={value!r} must be a positive number")
     if settings.max_overflow < 0:
         raise SystemExit(f"SUGGEST_MAX_OVERFLOW={settings.max_overflow!r} must be 0 or more")
+    if settings.auth not in AUTH_MODES:
+        raise SystemExit(f"SUGGEST_AUTH={settings.auth!r} must be one of: {', '.join(AUTH_MODES)}")
+    if settings.rate_limit and (not settings.rate_limit_storage or settings.rate_limit_storage.startswith("memory")):
+        raise SystemExit("SUGGEST_RATE_LIMIT needs SUGGEST_RATE_LIMIT_STORAGE, a store shared by every worker and "
+                         "replica (redis://host:6379): counted in each process apart, a limit is not a limit")
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

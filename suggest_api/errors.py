@@ -29,6 +29,11 @@ class SuggestError(Exception):
     def type(self) -> str:
         return PROBLEM_TYPE_PREFIX + self.slug
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the problem body."""
+        retry_after = getattr(self, "retry_after_s", None)
+        return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle with everything (model fits run in another process and send their errors back)."""
         return _rebuild, (type(self), self.detail, self.errors, self.extra)
@@ -37,6 +42,41 @@ class SuggestError(Exception):
 def _rebuild(kind: type[SuggestError], detail: str, errors: Mapping[str, Any] | None,
              extra: Mapping[str, Any] | None) -> SuggestError:
     return kind(detail, errors=errors, extra=extra)
+
+
+class Unauthorized(SuggestError):
+    """No valid key: missing, malformed, unknown or revoked."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="suggest-api"'}
+
+
+class Forbidden(SuggestError):
+    """A valid key whose role does not allow this operation."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class QuotaExceeded(Forbidden):
+    """The team's quota does not allow this, however long the caller waits; `extra` names the quota."""
+
+    slug = "quota-exceeded"
+    title = "Quota exceeded"
+
+
+class RunningTrialsQuota(SuggestError):
+    """The study runs as many trials as its team's quota allows: one must finish before another starts."""
+
+    status = 429
+    slug = "running-trials-quota"
+    title = "Too many running trials"
+    retry_after_s: ClassVar[int] = 5
 
 
 class NotFound(SuggestError):

@@ -36,17 +36,21 @@ from suggest_api.errors import (
     InvalidInput,
     NoCompletedTrial,
     NotFound,
+    QuotaExceeded,
+    RunningTrialsQuota,
     SuggestError,
 )
 from suggest_api.model_fits import Fitter, ModelFits
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
+from suggest_api.storage import accounts
 from suggest_api.storage import repository as repo
 from suggest_api.storage.database import database_now, retrying, transaction
 from suggest_api.storage.models import IdempotencyRow, QueuedRow, StudyRow
 from suggest_api.storage.study_locks import StudyLocks
 from suggest_api.suggesters.base import Suggester, SuggestRequest
 from suggest_api.suggesters.registry import suggesters
+from suggest_api.teams import Principal
 from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialState
 
 T = TypeVar("T")
@@ -167,9 +171,13 @@ class Created:
     created: bool
 
 
-def create_study(session: Session, definition: StudyDefinition, limits: Limits,
+def create_study(session: Session, who: Principal, definition: StudyDefinition, limits: Limits,
                  default_heartbeat_timeout: float) -> Created:
-    """Create, or return the existing study when it has the same definition (409 when it differs)."""
+    """Create, or return the existing study when it has the same definition (409 when it differs).
+
+    The team's row lock makes a team's creations take turns, so its study quota holds however many
+    replicas create at once.
+    """
     check_name("name", definition.name, limits)
     check_name("objective.name", definition.objective_name, limits)
     space = SearchSpace.from_json(definition.space, limits=limits)
@@ -186,7 +194,8 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
     }
     optional = {"seed": definition.seed, "heartbeat_timeout": definition.heartbeat_timeout,
                 "user_metadata": definition.metadata}
-    existing = repo.find_study(session, definition.name)
+    accounts.lock_team(session, who.team_id)
+    existing = repo.find_study(session, who.team_id, definition.name)
     if existing is not None:
         given = wanted | {k: v for k, v in optional.items() if v is not None}
         differ = sorted(k for k, v in given.items() if _json_text(getattr(existing, k)) != _json_text(v))
@@ -196,16 +205,25 @@ def create_study(session: Session, definition: StudyDefinition, limits: Limits,
                            "choose another name, or delete the study first",
                            extra={"differing_fields": [_PUBLIC_FIELD.get(k, k) for k in differ]})
         return Created(summarize(session, existing), created=False)
+    studies = accounts.count_studies(session, who.team_id)
+    if studies >= who.quotas.max_studies:
+        raise QuotaExceeded(f"team {who.team_name!r} has {studies} studies, its quota is {who.quotas.max_studies}; "
+                            "delete studies it no longer needs, or ask the operator to raise the quota",
+                            extra={"quota": "max_studies", "limit": who.quotas.max_studies})
+    now = database_now(session)
     row = StudyRow(
+        team_id=who.team_id,
+        created_by=who.key_id,
         name=definition.name,
         seed=definition.seed if definition.seed is not None else secrets.randbelow(MAX_SEED),
         heartbeat_timeout=definition.heartbeat_timeout or default_heartbeat_timeout,
         user_metadata=definition.metadata,
         next_number=0,
-        created_at=database_now(session),
+        created_at=now,
         **wanted,
     )
     session.add(row)
+    accounts.record(session, who.team_id, who.key_id, "study.created", definition.name, now)
     session.flush()
     return Created(summarize(session, row, space), created=True)
 
@@ -218,8 +236,8 @@ def _json_text(value: Any) -> str:
 _PUBLIC_FIELD = {"objective_name": "objective.name", "goal": "objective.goal", "user_metadata": "metadata"}
 
 
-def get_study(session: Session, name: str) -> Study:
-    return summarize(session, _study(session, name))
+def get_study(session: Session, who: Principal, name: str) -> Study:
+    return summarize(session, _study(session, who.team_id, name))
 
 
 def summarize(session: Session, row: StudyRow, space: SearchSpace | None = None) -> Study:
@@ -242,17 +260,19 @@ class Page(Generic[ItemT]):
     next_cursor: str | None
 
 
-def list_studies(session: Session, limit: int, cursor: str | None) -> Page[Study]:
+def list_studies(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[Study]:
     after = decode_cursor(cursor)
-    rows = list(session.scalars(select(StudyRow).where(StudyRow.id > after).order_by(StudyRow.id)
+    rows = list(session.scalars(select(StudyRow).where(StudyRow.team_id == who.team_id, StudyRow.id > after)
+                                .order_by(StudyRow.id)
                                 .limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(summarize_many(session, rows), encode_cursor(rows[-1].id) if more else None)
 
 
-def delete_study(session: Session, name: str) -> None:
-    session.delete(_study(session, name))
+def delete_study(session: Session, who: Principal, name: str) -> None:
+    session.delete(_study(session, who.team_id, name))
+    accounts.record(session, who.team_id, who.key_id, "study.deleted", name, database_now(session))
 
 
 # --- trials -----------------------------------------------------------------------------------
@@ -279,9 +299,9 @@ class NeedsFitSlot(Exception):
     slot is reserved yet."""
 
 
-#: Names of studies this worker has seen with a costly suggester: their asks reserve a fit slot before
+#: Studies (team, name) this worker has seen with a costly suggester: their asks reserve a fit slot before
 #: they wait for the study's lock. Only a hint (a study may be deleted and made again): checked each ask.
-_COSTLY_STUDIES: set[str] = set()
+_COSTLY_STUDIES: set[tuple[int, str]] = set()
 _MAX_REMEMBERED = 10_000
 
 
@@ -294,7 +314,8 @@ class Planned:
     params: list[dict[str, Any]]
 
 
-def ask_trials(sessions: sessionmaker[Session], name: str, count: int, client_id: str | None, limits: Limits,
+def ask_trials(sessions: sessionmaker[Session], who: Principal, name: str, count: int, client_id: str | None,
+               limits: Limits,
                render: Callable[[Asked], Reply], key: IdempotencyKey | None, *, costly: Costly,
                study_locks: StudyLocks | None) -> Reply:
     """An ask, end to end. A cheap suggester runs in one transaction. A costly one first reserves a fit slot
@@ -303,23 +324,23 @@ def ask_trials(sessions: sessionmaker[Session], name: str, count: int, client_id
     it takes the study's own lock, reads the study, fits, and writes in a short transaction that uses the
     fit's suggestions if nothing changed the study meanwhile."""
     try:
-        return execute(sessions, lambda s: ask(s, name, count, client_id, limits, costly), render, key)
+        return execute(sessions, lambda s: ask(s, who, name, count, client_id, limits, costly), render, key)
     except NeedsFitSlot:
         pass
     with costly.fits.reserve() as fitter:
         reserved = replace(costly, fitter=fitter)
         if study_locks is None:
-            return execute(sessions, lambda s: ask(s, name, count, client_id, limits, reserved), render, key)
-        study_id = read(sessions, lambda s: _study_ref(s, name).id)
+            return execute(sessions, lambda s: ask(s, who, name, count, client_id, limits, reserved), render, key)
+        study_id = read(sessions, lambda s: _study_ref(s, who.team_id, name).id)
         with study_locks.hold(study_id):
-            planned = read(sessions, lambda s: plan_ask(s, name, count, fitter))
-            return execute(sessions, lambda s: ask(s, name, count, client_id, limits, reserved, planned),
+            planned = read(sessions, lambda s: plan_ask(s, who.team_id, name, count, fitter))
+            return execute(sessions, lambda s: ask(s, who, name, count, client_id, limits, reserved, planned),
                            render, key)
 
 
-def plan_ask(session: Session, name: str, count: int, fitter: Fitter) -> Planned | None:
+def plan_ask(session: Session, team_id: int, name: str, count: int, fitter: Fitter) -> Planned | None:
     """Suggestions for the next `count` numbers of the study as it is now (None: let the ask decide)."""
-    study = repo.find_study_ref(session, name)
+    study = repo.find_study_ref(session, team_id, name)
     if study is None or study.queued:
         return None
     request = _request(session, study, range(study.next_number, study.next_number + count), with_history=True)
@@ -330,24 +351,31 @@ def plan_ask(session: Session, name: str, count: int, fitter: Fitter) -> Planned
     return Planned(request.numbers, request.made, params)
 
 
-def ask(session: Session, name: str, count: int, client_id: str | None, limits: Limits,
+def ask(session: Session, who: Principal, name: str, count: int, client_id: str | None, limits: Limits,
         costly: Costly | None = None, planned: Planned | None = None) -> Asked:
-    """Reserve numbers (taking the study lock), reap stale trials when due, hand out queued params
-    first, then the suggester's (`costly` None: every suggester runs in this thread)."""
+    """Reserve numbers (taking the study lock), reap stale trials when due, check the team's running-trial
+    quota, hand out queued params first, then the suggester's (`costly` None: every suggester runs in this
+    thread). The quota is counted under the study lock, so concurrent asks on any replica cannot pass it."""
     if count > limits.max_count:
         raise InvalidInput(f"count {count} is above the limit of {limits.max_count} trials per ask; "
                            "ask for fewer (or raise SUGGEST_MAX_COUNT)",
                            errors={"count": [f"must be at most {limits.max_count}"]})
+    if count > who.quotas.max_trials_per_ask:
+        raise QuotaExceeded(f"count {count} is above team {who.team_name!r}'s quota of "
+                            f"{who.quotas.max_trials_per_ask} trials per ask; ask for fewer",
+                            errors={"count": [f"must be at most {who.quotas.max_trials_per_ask}"]},
+                            extra={"quota": "max_trials_per_ask", "limit": who.quotas.max_trials_per_ask})
     if client_id is not None:
         check_name("client_id", client_id, limits)
-    if costly is not None and costly.fitter is None and name in _COSTLY_STUDIES:
+    if costly is not None and costly.fitter is None and (who.team_id, name) in _COSTLY_STUDIES:
         raise NeedsFitSlot  # before the study's lock: a busy worker must refuse, not queue
-    claimed = repo.claim_numbers(session, name, count)
+    claimed = repo.claim_numbers(session, who.team_id, name, count)
     if claimed is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
     study, now = claimed
     if repo.reap_due(study, now):
         repo.reap_expired(session, study, now)
+    _check_running_quota(session, who, study, count)
     first = study.next_number - count
     queued = repo.pop_queued(session, study.id, count) if study.queued else []
     chosen: list[tuple[dict[str, Any], Mapping[str, Any] | None, str]] = [
@@ -361,7 +389,7 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
                 suggested = planned.params
             else:
                 request = _request(session, study, numbers, with_history=suggester.needs_history)
-                suggested = _suggest(name, suggester, request, ref, costly)[:request.count]
+                suggested = _suggest((who.team_id, name), suggester, request, ref, costly)[:request.count]
         except GridExhausted:
             if not chosen:
                 raise
@@ -372,8 +400,19 @@ def ask(session: Session, name: str, count: int, client_id: str | None, limits: 
     trials = [Trial(number=first + i, state=TrialState.RUNNING, params=params, created_at=now, heartbeat_at=now,
                     lease_expires_at=lease, client_id=client_id, metadata=metadata, source=source)
               for i, (params, metadata, source) in enumerate(chosen)]
-    repo.insert_trials(session, study.id, trials)
+    repo.insert_trials(session, study.id, trials, asked_by=who.key_id)
     return Asked(study.suggester["name"], trials)
+
+
+def _check_running_quota(session: Session, who: Principal, study: repo.StudyRef, count: int) -> None:
+    limit = who.quotas.max_running_trials
+    running = repo.count_running(session, study.id)
+    if running + count > limit:
+        room = max(0, limit - running)
+        raise RunningTrialsQuota(
+            f"study {study.name!r} runs {running} trials and team {who.team_name!r}'s quota is {limit} running "
+            f"trials per study; tell results first" + (f", or ask for at most {room}" if room else ""),
+            extra={"quota": "max_running_trials", "limit": limit, "running": running})
 
 
 def _suggester_of(study: repo.StudyRef) -> PluginRef:
@@ -386,7 +425,7 @@ def _request(session: Session, study: repo.StudyRef, numbers: range, *, with_his
                           history=repo.history(session, study.id) if with_history else ())
 
 
-def _suggest(name: str, suggester: Suggester, request: SuggestRequest, ref: PluginRef,
+def _suggest(name: tuple[int, str], suggester: Suggester, request: SuggestRequest, ref: PluginRef,
              costly: Costly | None) -> list[dict[str, Any]]:
     if not suggester.costly:
         _COSTLY_STUDIES.discard(name)
@@ -408,11 +447,11 @@ class Told:
     changed: bool
 
 
-def tell(session: Session, name: str, number: int, *, value: float | None, state: TrialState | None,
-         metadata: Mapping[str, Any] | None) -> Told:
+def tell(session: Session, who: Principal, name: str, number: int, *, value: float | None,
+         state: TrialState | None, metadata: Mapping[str, Any] | None) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
-    locked = _locked_trial(session, name, number)
+    locked = _locked_trial(session, who.team_id, name, number)
     study, trial = locked.study, locked.trial
     suggester = study.suggester["name"]
     # A trial whose lease ended (its trainer went quiet for longer than heartbeat_timeout) still did the
@@ -426,7 +465,7 @@ def tell(session: Session, name: str, number: int, *, value: float | None, state
                        "result cannot be replaced (telling the same result again is allowed)")
     merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
     trial = replace(trial, state=state, value=value, finished_at=locked.now, fail_reason=None, metadata=merged)
-    repo.update_trial(session, study.id, trial)
+    repo.update_trial(session, study.id, trial, told_by=who.key_id)
     return Told(suggester, trial, changed=True)
 
 
@@ -450,9 +489,9 @@ def _told_state(value: float | None, state: TrialState | None) -> TrialState:
     return state
 
 
-def heartbeat(session: Session, name: str, number: int) -> Trial:
+def heartbeat(session: Session, who: Principal, name: str, number: int) -> Trial:
     """Renew the trial's lease: it now ends heartbeat_timeout after this moment, by the database's clock."""
-    locked = _running(session, name, number, "take heartbeats")
+    locked = _running(session, who.team_id, name, number, "take heartbeats")
     trial = replace(locked.trial, heartbeat_at=locked.now, lease_expires_at=repo.lease_end(locked.study, locked.now))
     repo.update_trial(session, locked.study.id, trial)
     return trial
@@ -463,11 +502,11 @@ class Reported:
     prune: bool
 
 
-def report(session: Session, name: str, number: int, step: int, value: float) -> Reported:
+def report(session: Session, who: Principal, name: str, number: int, step: int, value: float) -> Reported:
     """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
-    locked = _running(session, name, number, "take reports")
+    locked = _running(session, who.team_id, name, number, "take reports")
     study, trial_id, trial, now = locked.study, locked.trial_id, locked.trial, locked.now
     existing = repo.report_value(session, trial_id, step)
     if existing is not None and existing != value:
@@ -501,12 +540,12 @@ class Added:
     queue_length: int
 
 
-def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: Limits) -> Added:
+def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewTrial], limits: Limits) -> Added:
     """Enqueue parameter sets (no result) or import finished trials (with value or state)."""
     if len(items) > limits.max_import:
         raise InvalidInput(f"{len(items)} trials in one request is above the limit of {limits.max_import}; "
                            "send them in several requests", errors={"trials": ["too many"]})
-    row = _study(session, name, lock=True)
+    row = _study(session, who.team_id, name, lock=True)
     space = repo.stored_space(row)
     now = database_now(session)
     imported: list[Trial] = []
@@ -533,36 +572,36 @@ def add_trials(session: Session, name: str, items: Sequence[NewTrial], limits: L
                               created_at=now, finished_at=now, metadata=item.metadata, source="import"))
         row.next_number += 1
     session.flush()
-    repo.insert_trials(session, row.id, imported)
+    repo.insert_trials(session, row.id, imported, asked_by=who.key_id)
     return Added(imported, enqueued, row.queued)
 
 
-def list_trials(session: Session, name: str, state: TrialState | None, limit: int,
+def list_trials(session: Session, who: Principal, name: str, state: TrialState | None, limit: int,
                 cursor: str | None) -> Page[Trial]:
-    study = _study_ref(session, name)
+    study = _study_ref(session, who.team_id, name)
     trials = repo.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1)
     more = len(trials) > limit
     trials = trials[:limit]
     return Page(repo.with_reports(session, study.id, trials), encode_cursor(trials[-1].number) if more else None)
 
 
-def get_trial(session: Session, name: str, number: int) -> Trial:
-    study = _study_ref(session, name)
+def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial:
+    study = _study_ref(session, who.team_id, name)
     return repo.with_reports(session, study.id, [_trial(session, study, number)])[0]
 
 
-def best(session: Session, name: str) -> Trial:
-    study = _study_ref(session, name)
+def best(session: Session, who: Principal, name: str) -> Trial:
+    study = _study_ref(session, who.team_id, name)
     trial = repo.best_trial(session, study.id, Goal(study.goal))
     if trial is None:
         raise NoCompletedTrial(f"study {name!r} has no completed trial yet; tell a result first")
     return repo.with_reports(session, study.id, [trial])[0]
 
 
-def reap(sessions: sessionmaker[Session], name: str) -> None:
+def reap(sessions: sessionmaker[Session], who: Principal, name: str) -> None:
     """Expire ended leases before a listing. A cheap read first, so a healthy study never takes the write lock."""
     with transaction(sessions, write=False) as session:
-        study = repo.find_study_ref(session, name)
+        study = repo.find_study_ref(session, who.team_id, name)
         if study is None or not repo.has_expired(session, study):
             return
     with transaction(sessions, write=True) as session:
@@ -608,15 +647,15 @@ def decode_cursor(cursor: str | None) -> int:
                        "unchanged, or omit it to start over", errors={"cursor": ["invalid cursor"]})
 
 
-def _study(session: Session, name: str, *, lock: bool = False) -> StudyRow:
-    row = repo.find_study(session, name, lock=lock)
+def _study(session: Session, team_id: int, name: str, *, lock: bool = False) -> StudyRow:
+    row = repo.find_study(session, team_id, name, lock=lock)
     if row is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
     return row
 
 
-def _study_ref(session: Session, name: str) -> repo.StudyRef:
-    study = repo.find_study_ref(session, name)
+def _study_ref(session: Session, team_id: int, name: str) -> repo.StudyRef:
+    study = repo.find_study_ref(session, team_id, name)
     if study is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
     return study
@@ -630,16 +669,16 @@ def _trial(session: Session, study: repo.StudyRef, number: int) -> Trial:
     return trial
 
 
-def _locked_trial(session: Session, name: str, number: int) -> repo.LockedTrial:
-    found = repo.lock_trial(session, name, number)
+def _locked_trial(session: Session, team_id: int, name: str, number: int) -> repo.LockedTrial:
+    found = repo.lock_trial(session, team_id, name, number)
     if found is None:
-        _trial(session, _study_ref(session, name), number)  # raises the NotFound that says which is missing
+        _trial(session, _study_ref(session, team_id, name), number)  # raises the NotFound that says which is missing
         raise AssertionError("unreachable")
     return found
 
 
-def _running(session: Session, name: str, number: int, what: str) -> repo.LockedTrial:
-    locked = _locked_trial(session, name, number)
+def _running(session: Session, team_id: int, name: str, number: int, what: str) -> repo.LockedTrial:
+    locked = _locked_trial(session, team_id, name, number)
     trial = locked.trial
     if trial.state is not TrialState.RUNNING:
         why = (f" (its lease ended: no heartbeat for {locked.study.heartbeat_timeout:g} s; its result may "

@@ -24,6 +24,7 @@ from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import Base
 from tests.servers import Server, StartServer, start_server
+from tests.teams import TeamKeys, make_team_with_keys
 
 POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
@@ -78,6 +79,26 @@ def app(settings: Settings) -> Iterator[flask.Flask]:
 @pytest.fixture
 def client(app: flask.Flask) -> flask.testing.FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def secured_app(database_url: str) -> Iterator[flask.Flask]:
+    """The app as deployed for many teams: SUGGEST_AUTH=required."""
+    app = create_app(Settings(database_url=database_url, auth="required"))
+    yield app
+    app.extensions["suggest_api"].engine.dispose()
+
+
+@pytest.fixture
+def alpha(secured_app: flask.Flask) -> TeamKeys:
+    """Team "alpha", with an admin, a member and a read key."""
+    return make_team_with_keys(secured_app.extensions["suggest_api"].sessions, "alpha")
+
+
+@pytest.fixture
+def beta(secured_app: flask.Flask) -> TeamKeys:
+    """Team "beta", the other tenant: it must never see or touch alpha's studies."""
+    return make_team_with_keys(secured_app.extensions["suggest_api"].sessions, "beta")
 
 
 @pytest.fixture

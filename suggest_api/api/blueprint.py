@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import http
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import flask_smorest
 from flask_smorest.spec import prepare_response
 
+from suggest_api.api.auth import declare
 from suggest_api.api.context import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from suggest_api.api.problems import PROBLEM_MIME
 from suggest_api.api.schemas import COMPONENTS, ProblemOut
 from suggest_api.api.strict_json import StrictParser
+from suggest_api.teams import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+BEARER_AUTH = "bearerAuth"
 
 #: Documents the header that makes a POST safe to retry (`@blp.doc(parameters=[IDEMPOTENCY_KEY])`).
 IDEMPOTENCY_KEY: dict[str, Any] = {
@@ -25,6 +31,23 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def access(self, needed: Role | None) -> Callable[[F], F]:
+        """Who may call the view: a role (and above), or None for public. Enforced by api/auth.py (a view
+        without this is refused to everyone) and documented: the operation's security and its 401/403."""
+        def decorate(view: F) -> F:
+            view = declare(needed)(view)
+            if needed is None:
+                return self.doc(security=[])(view)  # type: ignore[no-any-return]
+            view = self.doc(security=[{BEARER_AUTH: []}])(view)
+            view = self.alt_response(401, description="No valid API key: none, malformed, unknown or revoked "
+                                                      "(`urn:suggest-api:problem:unauthorized`).",
+                                     headers={"WWW-Authenticate": {"schema": {"type": "string"}}})(view)
+            return self.alt_response(  # type: ignore[no-any-return]
+                403, description=f"The key's role is below {needed.value} (`urn:suggest-api:problem:forbidden`), "
+                                 "or a quota of the team does not allow this "
+                                 "(`urn:suggest-api:problem:quota-exceeded`, with `quota` and `limit`).")(view)
+        return decorate
 
     def alt_response(self, status_code: int, response: str | None = None, *, schema: Any = None,
                      content_type: str | None = None, **kwargs: Any) -> Any:
@@ -54,6 +77,9 @@ class Api(flask_smorest.Api):
         self.ma_plugin.converter.add_attribute_function(documented_as)
         for name, schema in COMPONENTS.items():
             self.spec.components.schema(name, schema)
+        self.spec.components.security_scheme(BEARER_AUTH, {
+            "type": "http", "scheme": "bearer",
+            "description": "A team's API key (`sapi_...`). Not needed when the service runs with SUGGEST_AUTH=off."})
 
     def _register_pagination_header(self) -> None:
         """Nothing: lists page with `next_cursor` in the body, not flask-smorest's header pagination."""

@@ -38,7 +38,7 @@ def runtime() -> Runtime:
 
 
 def idempotency_key() -> IdempotencyKey | None:
-    """The request's Idempotency-Key, scoped to method and path, fingerprinted by the body."""
+    """The request's Idempotency-Key, scoped to team, method and path, fingerprinted by the body."""
     key = flask.request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
@@ -46,7 +46,9 @@ def idempotency_key() -> IdempotencyKey | None:
         raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters "
                            "(a UUID is a good choice)", errors={IDEMPOTENCY_HEADER: ["invalid key"]})
     fingerprint = hashlib.sha256(flask.request.get_data(cache=True)).hexdigest()
-    return IdempotencyKey(f"{flask.request.method} {flask.request.path}", key, fingerprint,
+    # Scoped to the team too: another team's request with the same key and path must not replay this answer.
+    team = flask.g.principal.team_id
+    return IdempotencyKey(f"{team} {flask.request.method} {flask.request.path}", key, fingerprint,
                           ttl_s=runtime().settings.idempotency_ttl)
 
 

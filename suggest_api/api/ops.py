@@ -18,6 +18,7 @@ blp = Blueprint("ops", __name__, description="Health, readiness and metrics.")
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.access(None)
     @blp.doc(operationId="healthz")
     @blp.response(200, HealthOut)
     def get(self) -> flask.Response:
@@ -27,6 +28,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @blp.access(None)
     @blp.doc(operationId="readyz")
     @blp.response(200, ReadyOut)
     @blp.alt_response(503, description="Shutting down, database unreachable, or schema not migrated.",
@@ -53,6 +55,7 @@ class Ready(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @blp.access(None)
     @blp.doc(operationId="metrics")
     @blp.response(200, {"type": "string"}, content_type="text/plain",
                   description="Prometheus text exposition format.")

@@ -39,10 +39,8 @@ def problem(status: int, title: str, detail: str, *, type_: str = "about:blank",
 
 
 def from_domain(error: SuggestError) -> flask.Response:
-    retry_after = getattr(error, "retry_after_s", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return problem(error.status, error.title, error.detail, type_=error.type, errors=error.errors,
-                   headers=headers, **error.extra)
+                   headers=error.headers(), **error.extra)
 
 
 def from_http(error: HTTPException) -> flask.Response:

@@ -14,6 +14,7 @@ from marshmallow import fields, validate
 
 from suggest_api.api import plugin_docs
 from suggest_api.suggesters.registry import suggesters
+from suggest_api.teams import KEY_ID_LENGTH, Role
 from suggest_api.trials import Goal, TrialState
 
 INT32_MAX = 2**31 - 1
@@ -63,6 +64,9 @@ def _numeric_param(kind: str, number: str, description: str) -> dict[str, Any]:
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "TrialState": {"type": "string", "enum": [s.value for s in TrialState]},
+    "Role": {"type": "string", "enum": [r.value for r in Role],
+             "description": "read: GET only. member: full use of the team's studies. admin: also manages the "
+                            "team's keys and reads its audit trail."},
     "FinishedState": {"type": "string", "enum": FINISHED_STATES,
                       "description": "A trial's result state: what a tell or an import may set."},
     "Goal": {"type": "string", "enum": [g.value for g in Goal]},
@@ -218,6 +222,13 @@ class TrialPageArgs(PageArgs):
     state = fields.Enum(TrialState, by_value=True, load_default=None, metadata={"openapi": ref("TrialState")})
 
 
+class KeyIn(Strict):
+    role = fields.Enum(Role, by_value=True, required=True, metadata={"openapi": ref("Role")})
+    label = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=256),
+                          metadata={"description": "What the key is for (\"ci\", \"alice's laptop\"): shown in "
+                                                   "listings, never secret."})
+
+
 # --- responses --------------------------------------------------------------------------------
 # Every field below is always present in an answer (None dumps as null), hence `required=True`:
 # the OpenAPI document then tells clients which keys they can rely on.
@@ -340,6 +351,82 @@ class ProblemOut(ma.Schema):
         "description": "409 on create: the fields in which the existing study differs."})
     grid_size = fields.Integer(metadata={
         "description": "409 grid-exhausted on ask: how many points the study's grid has."})
+    quota = fields.String(metadata={"description": "403 quota-exceeded and 429 running-trials-quota: which quota."})
+    limit = fields.Integer(metadata={"description": "The quota's value for your team."})
+    running = fields.Integer(metadata={"description": "429 running-trials-quota: the study's running trials."})
+
+
+class KeyOut(ma.Schema):
+    key_id = fields.String(required=True, metadata={"description": f"The key's public id ({KEY_ID_LENGTH} hex "
+                                                                   "characters): in audit columns, and to revoke it."})
+    role = fields.Enum(Role, by_value=True, required=True, metadata={"openapi": ref("Role")})
+    label = fields.String(required=True, allow_none=True)
+    created_at = Timestamp(required=True)
+    created_by = fields.String(required=True, allow_none=True,
+                               metadata={"description": "The admin key that made it, or \"cli\"."})
+    revoked_at = Timestamp(required=True, allow_none=True)
+    revoked_by = fields.String(required=True, allow_none=True)
+
+
+class CreatedKeyOut(KeyOut):
+    key = fields.String(required=True, metadata={
+        "description": "The key itself, for `Authorization: Bearer <key>`. Shown this once: the service keeps only "
+                       "its digest. Store it in a secret manager."})
+
+
+class KeyPageOut(ma.Schema):
+    keys = fields.List(fields.Nested(KeyOut), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class QuotasOut(ma.Schema):
+    max_studies = fields.Integer(required=True)
+    max_running_trials = fields.Integer(required=True, metadata={"description": "Per study."})
+    max_trials_per_ask = fields.Integer(required=True)
+
+
+class TeamOut(ma.Schema):
+    name = fields.String(required=True)
+    role = fields.Enum(Role, by_value=True, required=True, metadata={"openapi": ref("Role"),
+                                                                     "description": "Your key's role."})
+    key_id = fields.String(required=True, allow_none=True,
+                           metadata={"description": "Your key's id (null when the service runs without keys)."})
+    quotas = fields.Nested(QuotasOut, required=True)
+    studies = fields.Integer(required=True, metadata={"description": "Studies the team has now."})
+
+
+class AuditEventOut(ma.Schema):
+    at = Timestamp(required=True)
+    actor = fields.String(required=True, allow_none=True,
+                          metadata={"description": "The key id, \"cli\", or null (service without keys)."})
+    action = fields.String(required=True, metadata={"description": "study.created, study.deleted, key.created or "
+                                                                   "key.revoked."})
+    target = fields.String(required=True, metadata={"description": "The study's name or the key's id."})
+
+
+class AuditPageOut(ma.Schema):
+    events = fields.List(fields.Nested(AuditEventOut), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class TrialAuditOut(ma.Schema):
+    number = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"openapi": ref("TrialState")})
+    source = fields.String(required=True, metadata={"description": "suggester, queue or import."})
+    asked_at = Timestamp(required=True)
+    asked_by = fields.String(required=True, allow_none=True, metadata={
+        "description": "The key that asked for the trial (or imported it)."})
+    finished_at = Timestamp(required=True, allow_none=True)
+    told_by = fields.String(required=True, allow_none=True, metadata={
+        "description": "The key that told its result (null: not told, or failed as stale by the service)."})
+
+
+class StudyAuditOut(ma.Schema):
+    name = fields.String(required=True)
+    created_at = Timestamp(required=True)
+    created_by = fields.String(required=True, allow_none=True)
+    trials = fields.List(fields.Nested(TrialAuditOut), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 # Shared instances: building a marshmallow schema costs more than dumping with it.

@@ -8,6 +8,7 @@ import flask
 from flask.views import MethodView
 
 from suggest_api import service
+from suggest_api.api.auth import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import (
@@ -28,6 +29,7 @@ from suggest_api.api.schemas import (
 )
 from suggest_api.metrics import ASKED, TOLD
 from suggest_api.service import NewTrial, Reply
+from suggest_api.teams import Role
 
 blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
                 description="Ask for trials, tell their results, and read them back.")
@@ -35,6 +37,7 @@ blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
 
 @blp.route("/ask")
 class Ask(MethodView):
+    @blp.access(Role.MEMBER)
     @blp.arguments(AskIn)
     @blp.doc(operationId="ask", parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AskOut, description="New running trials.")
@@ -46,6 +49,11 @@ class Ask(MethodView):
                                        "is unreachable or busy (`urn:suggest-api:problem:database-unavailable`).",
                       headers={"Retry-After": {"description": "Seconds to wait before retrying.",
                                                "schema": {"type": "string", "pattern": "^[0-9]+$"}}})
+    @blp.alt_response(429, description="The study runs as many trials as the team's quota allows "
+                                       "(`urn:suggest-api:problem:running-trials-quota`, with `limit` and `running`): "
+                                       "tell results, then ask again.",
+                      headers={"Retry-After": {"description": "Seconds to wait before retrying.",
+                                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}})
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
         """Ask for new trials to run
 
@@ -54,18 +62,20 @@ class Ask(MethodView):
         and its number (for the random suggester), however many workers ask at once. A grid study
         near its end answers the points left, which may be fewer than `count`.
         """
-        rt = runtime()
+        rt, who = runtime(), principal()
 
         def render(asked: service.Asked) -> Reply:
             ASKED.labels(asked.suggester).inc(len(asked.trials))
             return Reply(201, ASK_OUT.dump({"trials": asked.trials}))
 
-        return respond(service.ask_trials(rt.sessions, name, body["count"], body["client_id"], rt.settings.limits,
-                                          render, idempotency_key(), costly=rt.costly, study_locks=rt.study_locks))
+        return respond(service.ask_trials(rt.sessions, who, name, body["count"], body["client_id"],
+                                          rt.settings.limits, render, idempotency_key(), costly=rt.costly,
+                                          study_locks=rt.study_locks))
 
 
 @blp.route("/tell")
 class Tell(MethodView):
+    @blp.access(Role.MEMBER)
     @blp.arguments(TellIn)
     @blp.doc(operationId="tell", parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, TrialOut, description="The finished trial.")
@@ -81,64 +91,73 @@ class Tell(MethodView):
                 TOLD.labels(told.suggester, told.trial.state.value).inc()
             return Reply(200, TRIAL_OUT.dump(told.trial))
 
+        who = principal()
         return respond(service.execute(
             runtime().sessions,
-            lambda s: service.tell(s, name, body["number"], value=body["value"], state=body["state"],
+            lambda s: service.tell(s, who, name, body["number"], value=body["value"], state=body["state"],
                                    metadata=body["metadata"]),
             render, idempotency_key()))
 
 
 @blp.route("/trials")
 class Trials(MethodView):
+    @blp.access(Role.MEMBER)
     @blp.arguments(TrialsIn)
     @blp.doc(operationId="add_trials", parameters=[IDEMPOTENCY_KEY])
     @blp.response(201, AddedOut)
     @blp.alt_response(404, description="No such study.")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
         """Enqueue parameters to try next, or import finished trials (warm start)"""
-        rt = runtime()
+        rt, who = runtime(), principal()
         items = [NewTrial(**item) for item in body["trials"]]
         return respond(service.execute(
-            rt.sessions, lambda s: service.add_trials(s, name, items, rt.settings.limits),
+            rt.sessions, lambda s: service.add_trials(s, who, name, items, rt.settings.limits),
             lambda added: Reply(201, ADDED_OUT.dump(added)), idempotency_key()))
 
+    @blp.access(Role.READ)
     @blp.arguments(TrialPageArgs, location="query")
     @blp.doc(operationId="list_trials")
     @blp.response(200, TrialPageOut)
     @blp.alt_response(404, description="No such study.")
     def get(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """List a study's trials by number, optionally by state; follow `next_cursor`"""
-        service.reap(runtime().sessions, name)
+        who = principal()
+        service.reap(runtime().sessions, who, name)
         page = service.read(runtime().sessions,
-                            lambda s: service.list_trials(s, name, args["state"], args["limit"], args["cursor"]))
+                            lambda s: service.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]))
         return {"trials": page.items, "next_cursor": page.next_cursor}
 
 
 @blp.route("/trials/<int:number>")
 class TrialItem(MethodView):
+    @blp.access(Role.READ)
     @blp.doc(operationId="get_trial")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     def get(self, name: str, number: int) -> Any:
         """Read one trial"""
-        service.reap(runtime().sessions, name)
-        return service.read(runtime().sessions, lambda s: service.get_trial(s, name, number))
+        who = principal()
+        service.reap(runtime().sessions, who, name)
+        return service.read(runtime().sessions, lambda s: service.get_trial(s, who, name, number))
 
 
 @blp.route("/trials/<int:number>/heartbeat")
 class Heartbeat(MethodView):
+    @blp.access(Role.MEMBER)
     @blp.doc(operationId="heartbeat")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial is not running.")
     def post(self, name: str, number: int) -> flask.Response:
         """Keep a running trial alive (otherwise it is failed as stale after the study's heartbeat_timeout)"""
-        return respond(service.execute(runtime().sessions, lambda s: service.heartbeat(s, name, number),
+        who = principal()
+        return respond(service.execute(runtime().sessions, lambda s: service.heartbeat(s, who, name, number),
                                        lambda trial: Reply(200, TRIAL_OUT.dump(trial))))
 
 
 @blp.route("/trials/<int:number>/report")
 class ReportValue(MethodView):
+    @blp.access(Role.MEMBER)
     @blp.arguments(ReportIn)
     @blp.doc(operationId="report")
     @blp.response(200, ReportedOut)
@@ -146,17 +165,20 @@ class ReportValue(MethodView):
     @blp.alt_response(409, description="The trial is not running, or the step was reported with another value.")
     def post(self, body: dict[str, Any], name: str, number: int) -> flask.Response:
         """Report an intermediate value; the answer says whether to stop (prune) the trial"""
+        who = principal()
         return respond(service.execute(
-            runtime().sessions, lambda s: service.report(s, name, number, body["step"], body["value"]),
+            runtime().sessions, lambda s: service.report(s, who, name, number, body["step"], body["value"]),
             lambda reported: Reply(200, REPORTED_OUT.dump(reported))))
 
 
 @blp.route("/best")
 class Best(MethodView):
+    @blp.access(Role.READ)
     @blp.doc(operationId="get_best")
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study, or no completed trial yet.")
     def get(self, name: str) -> Any:
         """The best completed trial"""
-        service.reap(runtime().sessions, name)
-        return service.read(runtime().sessions, lambda s: service.best(s, name))
+        who = principal()
+        service.reap(runtime().sessions, who, name)
+        return service.read(runtime().sessions, lambda s: service.best(s, who, name))

@@ -38,11 +38,57 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONType, datetime: DateTime(), float: Double()}
 
 
-class StudyRow(Base):
-    __tablename__ = "studies"
+class TeamRow(Base):
+    """A tenant. A quota left NULL is the service's default (SUGGEST_QUOTA_*), so raising that raises it."""
+
+    __tablename__ = "teams"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    name: Mapped[str] = mapped_column(String(1024), unique=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    created_at: Mapped[datetime]
+    max_studies: Mapped[int | None] = mapped_column(Integer)
+    max_running_trials: Mapped[int | None] = mapped_column(Integer)
+    max_trials_per_ask: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiKeyRow(Base):
+    """A key: its public id and the digest of the whole key (the key itself is never stored)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuditRow(Base):
+    """What cannot live in a column of the thing it is about: a deleted study, a created or revoked key."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_team_id_id", "team_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(1024))
+
+
+class StudyRow(Base):
+    __tablename__ = "studies"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1024))
     space: Mapped[dict[str, Any]]
     objective_name: Mapped[str] = mapped_column(String(1024))
     goal: Mapped[str] = mapped_column(String(16))
@@ -58,6 +104,8 @@ class StudyRow(Base):
     #: Trials the suggester has made (not enqueued or imported ones): where a grid or a Sobol design goes on.
     suggested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
+    #: The key that created the study (audit; NULL when SUGGEST_AUTH=off).
+    created_by: Mapped[str | None] = mapped_column(String(32))
     user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
 
 
@@ -84,6 +132,9 @@ class TrialRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(1024))
     source: Mapped[str] = mapped_column(String(16))
     user_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    #: Audit: the key that asked for (or imported) the trial, and the one that told its result.
+    asked_by: Mapped[str | None] = mapped_column(String(32))
+    told_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReportRow(Base):

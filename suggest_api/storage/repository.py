@@ -22,14 +22,16 @@ from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Tri
 MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
 
 
-def find_study(session: Session, name: str, *, lock: bool = False) -> StudyRow | None:
+def find_study(session: Session, team_id: int, name: str, *, lock: bool = False) -> StudyRow | None:
     """`lock=True` takes the study row lock that asks take through `claim_numbers` (enqueue and import
     need it too: they change the queue and the number counter).
 
     PostgreSQL: FOR NO KEY UPDATE (only non-key columns change, so foreign-key checks from trial inserts
     elsewhere are not blocked). SQLite: the write transaction's BEGIN IMMEDIATE already holds it.
     """
-    query = select(StudyRow).where(StudyRow.name == name)
+    if not storable(name):
+        return None
+    query = select(StudyRow).where(StudyRow.team_id == team_id, StudyRow.name == name)
     if lock:
         query = query.with_for_update(key_share=True)
     return session.scalars(query).one_or_none()
@@ -62,8 +64,11 @@ REPORTS = Base.metadata.tables["trial_reports"]
 _TRIAL_COLUMNS = tuple(TRIALS.c)
 _REF_COLUMNS = tuple(STUDIES.c[name] for name in StudyRef.__dataclass_fields__)
 
-_FIND_REF = select(*_REF_COLUMNS).where(STUDIES.c.name == bindparam("study_name"))
-_CLAIM = (update(STUDIES).where(STUDIES.c.name == bindparam("study_name"))
+# Every statement that finds a study by name finds it within the caller's team: another team's study
+# of the same name is, to the caller, a study that does not exist.
+_OWN_STUDY = (STUDIES.c.team_id == bindparam("of_team"), STUDIES.c.name == bindparam("study_name"))
+_FIND_REF = select(*_REF_COLUMNS).where(*_OWN_STUDY)
+_CLAIM = (update(STUDIES).where(*_OWN_STUDY)
           .values(next_number=STUDIES.c.next_number + bindparam("count")).returning(*_REF_COLUMNS, utc_now()))
 _RECORD_SUGGESTED = (update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id"))
                      .values(suggested=STUDIES.c.suggested + bindparam("made"),
@@ -71,7 +76,7 @@ _RECORD_SUGGESTED = (update(STUDIES).where(STUDIES.c.id == bindparam("of_study_i
 _LOCK_TRIAL = (select(*_TRIAL_COLUMNS, *_REF_COLUMNS,
                       exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"), utc_now())
                .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
-               .where(STUDIES.c.name == bindparam("study_name"), TRIALS.c.number == bindparam("trial_number"))
+               .where(*_OWN_STUDY, TRIALS.c.number == bindparam("trial_number"))
                .with_for_update(of=TRIALS))
 _FIND_TRIAL = select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
                                    TRIALS.c.number == bindparam("trial_number"))
@@ -80,7 +85,8 @@ _UPDATE_TRIAL = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_i
                  .values(state=bindparam("new_state"), value=bindparam("new_value"),
                          finished_at=bindparam("new_finished_at"), heartbeat_at=bindparam("new_heartbeat_at"),
                          lease_expires_at=bindparam("new_lease_expires_at"),
-                         fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata")))
+                         fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata"),
+                         told_by=bindparam("new_told_by")))
 # Expiry is this one conditional UPDATE (for a whole study, or one trial): whichever worker runs it first
 # fails the trial, and for every later one the state condition no longer holds, so each trial expires
 # exactly once however many replicas reap at the same moment. The trial ended when its lease did.
@@ -102,16 +108,25 @@ _REPORT_VALUE = select(REPORTS.c.value).where(REPORTS.c.trial_id == bindparam("t
                                               REPORTS.c.step == bindparam("report_step"))
 _HISTORY = (select(*(null().label("metadata") if column.name == "metadata" else column for column in TRIALS.c))
             .where(TRIALS.c.study_id == bindparam("study_id")).order_by(TRIALS.c.number))
+_COUNT_RUNNING = (select(func.count()).select_from(TRIALS)
+                  .where(TRIALS.c.study_id == bindparam("study_id"), TRIALS.c.state == TrialState.RUNNING.value))
 _INSERT_TRIALS = insert(TRIALS)
 _INSERT_REPORT = insert(REPORTS)
 
 
-def find_study_ref(session: Session, name: str) -> StudyRef | None:
-    row = session.connection().execute(_FIND_REF, {"study_name": name}).one_or_none()
+def storable(text: str) -> bool:
+    """Whether a name from a URL can be looked up: PostgreSQL refuses NUL in text, and no stored name has one."""
+    return "\x00" not in text
+
+
+def find_study_ref(session: Session, team_id: int, name: str) -> StudyRef | None:
+    if not storable(name):
+        return None
+    row = session.connection().execute(_FIND_REF, {"of_team": team_id, "study_name": name}).one_or_none()
     return StudyRef(*row) if row is not None else None
 
 
-def claim_numbers(session: Session, name: str, count: int) -> tuple[StudyRef, datetime] | None:
+def claim_numbers(session: Session, team_id: int, name: str, count: int) -> tuple[StudyRef, datetime] | None:
     """Reserve `count` trial numbers in one statement, which also takes the study's write lock and reads
     the database's clock.
 
@@ -119,7 +134,10 @@ def claim_numbers(session: Session, name: str, count: int) -> tuple[StudyRef, da
     nowhere else; SQLite's BEGIN IMMEDIATE already serializes writers. The returned `next_number`
     is the value after the reservation: the new trials are numbered from `next_number - count`.
     """
-    row = session.connection().execute(_CLAIM, {"study_name": name, "count": count}).one_or_none()
+    if not storable(name):
+        return None
+    row = session.connection().execute(_CLAIM, {"of_team": team_id, "study_name": name, "count": count}
+                                       ).one_or_none()
     return (StudyRef(*row[:-1]), row[-1]) if row is not None else None
 
 
@@ -148,15 +166,16 @@ class LockedTrial:
     now: datetime
 
 
-def lock_trial(session: Session, name: str, number: int) -> LockedTrial | None:
+def lock_trial(session: Session, team_id: int, name: str, number: int) -> LockedTrial | None:
     """A trial, locked (FOR UPDATE OF trials), with its reports; a running trial whose lease has ended
     is expired first, so what the caller sees never depends on when a reaper last ran.
 
     One statement, plus one for the reports only when the trial has any.
     """
-    if not 0 <= number <= MAX_TRIAL_NUMBER:
+    if not 0 <= number <= MAX_TRIAL_NUMBER or not storable(name):
         return None
-    row = session.connection().execute(_LOCK_TRIAL, {"study_name": name, "trial_number": number}).one_or_none()
+    row = session.connection().execute(_LOCK_TRIAL, {"of_team": team_id, "study_name": name,
+                                                     "trial_number": number}).one_or_none()
     if row is None:
         return None
     study = StudyRef(*row[len(_TRIAL_COLUMNS):-2])
@@ -235,24 +254,30 @@ def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> li
     return [replace(t, intermediate=tuple(by_number[t.number])) if t.number in by_number else t for t in trials]
 
 
-def insert_trials(session: Session, study_id: int, trials: Sequence[Trial]) -> None:
-    """Insert new trials with one executemany."""
+def count_running(session: Session, study_id: int) -> int:
+    """Running trials of the study (an index-only count: the state index leads with the study)."""
+    return int(session.connection().execute(_COUNT_RUNNING, {"study_id": study_id}).scalar_one())
+
+
+def insert_trials(session: Session, study_id: int, trials: Sequence[Trial], asked_by: str | None = None) -> None:
+    """Insert new trials with one executemany; `asked_by` is the key that asked (audit)."""
     if not trials:
         return
     session.connection().execute(_INSERT_TRIALS, [
         {"study_id": study_id, "number": t.number, "state": t.state.value, "params": dict(t.params),
          "value": t.value, "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
-         "lease_expires_at": t.lease_expires_at, "client_id": t.client_id, "source": t.source, "metadata": t.metadata}
+         "lease_expires_at": t.lease_expires_at, "client_id": t.client_id, "source": t.source, "metadata": t.metadata,
+         "asked_by": asked_by}
         for t in trials])
 
 
-def update_trial(session: Session, study_id: int, trial: Trial) -> None:
-    """Write a trial's mutable fields back (the caller holds its row lock)."""
+def update_trial(session: Session, study_id: int, trial: Trial, told_by: str | None = None) -> None:
+    """Write a trial's mutable fields back (the caller holds its row lock); `told_by`: the key that told it."""
     session.connection().execute(_UPDATE_TRIAL, {
         "of_study_id": study_id, "trial_number": trial.number, "new_state": trial.state.value,
         "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
         "new_lease_expires_at": trial.lease_expires_at, "new_fail_reason": trial.fail_reason,
-        "new_metadata": trial.metadata})
+        "new_metadata": trial.metadata, "new_told_by": told_by})
 
 
 def report_value(session: Session, trial_id: int, step: int) -> float | None:
@@ -363,6 +388,8 @@ def pop_queued(session: Session, study_id: int, limit: int) -> list[QueuedRow]:
 
 
 def find_idempotency(session: Session, scope: str, key: str) -> IdempotencyRow | None:
+    if not storable(scope):
+        return None  # a path with NUL names nothing, so its request fails before a key would be stored
     query = select(IdempotencyRow).where(IdempotencyRow.scope == scope, IdempotencyRow.key == key)
     return session.scalars(query).one_or_none()
 

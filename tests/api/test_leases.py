@@ -14,9 +14,11 @@ import flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from suggest_api.storage import accounts
 from suggest_api.storage import repository as repo
 from suggest_api.storage.database import database_now, transaction
 from suggest_api.storage.models import TrialRow
+from suggest_api.teams import DEFAULT_TEAM
 from tests.api.helpers import ask, assert_problem, create, tell
 
 
@@ -81,7 +83,9 @@ def test_each_trial_expires_exactly_once_when_many_workers_reap_at_once(app: fla
     time.sleep(0.2)
     sessions = app.extensions["suggest_api"].sessions
     with transaction(sessions, write=False) as session:
-        study = repo.find_study_ref(session, "s")
+        team = accounts.find_team(session, DEFAULT_TEAM)
+        assert team is not None
+        study = repo.find_study_ref(session, team.id, "s")
     assert study is not None
     barrier = threading.Barrier(8)
     reaped: list[int] = []

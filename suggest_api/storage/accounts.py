@@ -1,0 +1,89 @@
+"""Queries about teams, API keys and the audit trail. Rows become domain values here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from suggest_api.storage.models import ApiKeyRow, AuditRow, StudyRow, TeamRow, TrialRow
+from suggest_api.storage.repository import storable
+from suggest_api.teams import AuditEvent, KeyInfo, Role, TrialAudit
+
+
+def find_team(session: Session, name: str, *, lock: bool = False) -> TeamRow | None:
+    if not storable(name):
+        return None
+    query = select(TeamRow).where(TeamRow.name == name)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return session.scalars(query).one_or_none()
+
+
+def lock_team(session: Session, team_id: int) -> TeamRow:
+    """The team's row under a lock that makes its study creations take turns (PostgreSQL: FOR NO KEY
+    UPDATE, which leaves foreign-key checks of trial and study inserts free; SQLite: BEGIN IMMEDIATE)."""
+    return session.scalars(select(TeamRow).where(TeamRow.id == team_id).with_for_update(key_share=True)).one()
+
+
+def list_teams(session: Session) -> Sequence[TeamRow]:
+    return session.scalars(select(TeamRow).order_by(TeamRow.id)).all()
+
+
+def key_with_team(session: Session, key_id: str) -> tuple[ApiKeyRow, TeamRow] | None:
+    """One query per request: a revoked key is refused on its next request, on every worker."""
+    if not storable(key_id):
+        return None
+    row = session.execute(select(ApiKeyRow, TeamRow).join(TeamRow, TeamRow.id == ApiKeyRow.team_id)
+                          .where(ApiKeyRow.key_id == key_id)).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
+def find_key(session: Session, team_id: int, key_id: str, *, lock: bool = False) -> ApiKeyRow | None:
+    if not storable(key_id):
+        return None
+    query = select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.key_id == key_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def page_keys(session: Session, team_id: int, after: int, limit: int) -> list[tuple[int, KeyInfo]]:
+    rows = session.scalars(select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.id > after)
+                           .order_by(ApiKeyRow.id).limit(limit)).all()
+    return [(row.id, key_info(row)) for row in rows]
+
+
+def key_info(row: ApiKeyRow) -> KeyInfo:
+    return KeyInfo(key_id=row.key_id, role=Role(row.role), label=row.label, created_at=row.created_at,
+                   created_by=row.created_by, revoked_at=row.revoked_at, revoked_by=row.revoked_by)
+
+
+def record(session: Session, team_id: int, actor: str | None, action: str, target: str, at: datetime) -> None:
+    session.add(AuditRow(team_id=team_id, actor=actor, action=action, target=target, at=at))
+
+
+def page_audit(session: Session, team_id: int, after: int, limit: int) -> list[tuple[int, AuditEvent]]:
+    rows = session.scalars(select(AuditRow).where(AuditRow.team_id == team_id, AuditRow.id > after)
+                           .order_by(AuditRow.id).limit(limit)).all()
+    return [(row.id, AuditEvent(at=row.at, actor=row.actor, action=row.action, target=row.target)) for row in rows]
+
+
+def count_studies(session: Session, team_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(StudyRow).where(StudyRow.team_id == team_id)) or 0
+
+
+def page_trial_audit(session: Session, study_id: int, after: int, limit: int) -> list[TrialAudit]:
+    rows = session.execute(select(TrialRow.number, TrialRow.state, TrialRow.source, TrialRow.created_at,
+                                  TrialRow.asked_by, TrialRow.finished_at, TrialRow.told_by)
+                           .where(TrialRow.study_id == study_id, TrialRow.number > after)
+                           .order_by(TrialRow.number).limit(limit)).all()
+    return [TrialAudit(number=r.number, state=r.state, source=r.source, asked_at=r.created_at, asked_by=r.asked_by,
+                       finished_at=r.finished_at, told_by=r.told_by) for r in rows]
+
+
+def revoke(session: Session, row: ApiKeyRow, actor: str | None, at: datetime) -> None:
+    session.execute(update(ApiKeyRow).where(ApiKeyRow.id == row.id, ApiKeyRow.revoked_at.is_(None))
+                    .values(revoked_at=at, revoked_by=actor))
