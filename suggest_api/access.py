@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Limits, Settings
 from suggest_api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from suggest_api.service import Page, check_name, decode_cursor, encode_cursor, read
+from suggest_api.names import check_name
+from suggest_api.paging import Page, decode_cursor, encode_cursor
 from suggest_api.storage import accounts, repository
 from suggest_api.storage.database import database_now, transaction
 from suggest_api.storage.models import ApiKeyRow, TeamRow
@@ -59,7 +60,8 @@ def authenticate(sessions: sessionmaker[Session], settings: Settings, authorizat
     if key_id is None:
         raise Unauthorized("the bearer token is not an API key of this service (they start with `sapi_`); "
                            + HOW_TO_AUTHENTICATE)
-    found = read(sessions, lambda s: accounts.key_with_team(s, key_id))
+    with transaction(sessions, write=False) as session:
+        found = accounts.key_with_team(session, key_id)
     if found is None or not hmac.compare_digest(found[0].digest, digest(key)):
         raise Unauthorized("this API key is not valid here; check that it was copied whole")
     row, team = found
@@ -71,17 +73,22 @@ def authenticate(sessions: sessionmaker[Session], settings: Settings, authorizat
 
 def implicit_principal(sessions: sessionmaker[Session], settings: Settings) -> Principal:
     """SUGGEST_AUTH=off: every request acts as an admin of the team "default" (made on first use)."""
-    team = read(sessions, lambda s: accounts.find_team(s, DEFAULT_TEAM))
+    team = _read_team(sessions, DEFAULT_TEAM)
     if team is None:
         try:
             with transaction(sessions, write=True) as session:
                 session.add(TeamRow(name=DEFAULT_TEAM, created_at=database_now(session)))
         except IntegrityError:
             pass  # another worker made it first
-        team = read(sessions, lambda s: accounts.find_team(s, DEFAULT_TEAM))
+        team = _read_team(sessions, DEFAULT_TEAM)
         assert team is not None
     return Principal(team_id=team.id, team_name=team.name, role=Role.ADMIN, key_id=None,
                      quotas=quotas_of(team, settings))
+
+
+def _read_team(sessions: sessionmaker[Session], name: str) -> TeamRow | None:
+    with transaction(sessions, write=False) as session:
+        return accounts.find_team(session, name)
 
 
 # --- teams (the command line: a service-wide operator) -----------------------------------------
@@ -102,7 +109,10 @@ def create_team(session: Session, name: str, limits: Limits, quotas: QuotaChange
     team = TeamRow(name=name, created_at=database_now(session))
     session.add(team)
     _apply(team, quotas)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent create of the same name committed first
+        raise Conflict(f"a team named {name!r} exists already") from None
     return team
 
 

@@ -12,17 +12,14 @@ machines, a lease ends at the same moment for all of them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +38,8 @@ from suggest_api.errors import (
     SuggestError,
 )
 from suggest_api.model_fits import Fitter, ModelFits
+from suggest_api.names import check_name
+from suggest_api.paging import Page, decode_cursor, encode_cursor
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import accounts
@@ -252,12 +251,6 @@ def summarize_many(session: Session, rows: Sequence[StudyRow],
     return [replace(repo.study_from_row(row, (spaces or {}).get(row.id)), trial_counts=counts[row.id],
                     queued=row.queued, best_trial=best.get(row.id))
             for row in rows]
-
-
-@dataclass(frozen=True)
-class Page(Generic[ItemT]):
-    items: list[ItemT]
-    next_cursor: str | None
 
 
 def list_studies(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[Study]:
@@ -609,43 +602,6 @@ def reap(sessions: sessionmaker[Session], who: Principal, name: str) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-def check_name(field_name: str, value: str, limits: Limits) -> None:
-    """Names appear in URLs, logs and terminals: bounded, printable, no slash."""
-    problems = []
-    if not value.strip():
-        problems.append("must not be empty or only spaces")
-    if len(value) > limits.max_name_length:
-        problems.append(f"must be at most {limits.max_name_length} characters (got {len(value)})")
-    if any(ch in value for ch in "/\\") and field_name == "name":
-        problems.append("must not contain '/' or '\\' (it is part of the URL)")
-    if any(_is_control(ch) for ch in value):
-        problems.append("must not contain control characters")
-    if problems:
-        raise InvalidInput(f"{field_name} {problems[0]}", errors={field_name: problems})
-
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"}
-
-
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return -1
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = data["after"]
-        if isinstance(after, int) and not isinstance(after, bool):
-            return after
-    except (ValueError, binascii.Error, KeyError, TypeError):
-        pass
-    raise InvalidInput("cursor is not one this service issued; pass `next_cursor` from the previous page "
-                       "unchanged, or omit it to start over", errors={"cursor": ["invalid cursor"]})
-
 
 def _study(session: Session, team_id: int, name: str, *, lock: bool = False) -> StudyRow:
     row = repo.find_study(session, team_id, name, lock=lock)

@@ -93,3 +93,14 @@ def test_walkthrough_runs_as_written_against_a_real_server(database_url: str, tm
     assert [trial["value"] for trial in completed] == [float(told.group(1))]
     assert best["number"] == completed[0]["number"]
     assert "same study again: HTTP 200" in result.stdout
+
+
+def test_every_setting_is_in_the_configuration_table() -> None:
+    from dataclasses import fields
+
+    from suggest_api.config import Limits, Settings
+
+    rows = [line for line in readme_lines() if line.startswith("| `SUGGEST_")]
+    documented = {line.split("`")[1] for line in rows}
+    names = {f"SUGGEST_{f.name.upper()}" for f in (*fields(Settings), *fields(Limits)) if f.name != "limits"}
+    assert names == documented, (sorted(names - documented), sorted(documented - names))
