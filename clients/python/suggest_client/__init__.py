@@ -16,17 +16,21 @@ from suggest_client.client import Client
 from suggest_client.errors import (
     Conflict,
     ConnectionFailed,
+    Forbidden,
     GridExhausted,
     NotFound,
     ProblemError,
+    RateLimited,
     SuggestError,
     TrialPruned,
+    Unauthorized,
     Unavailable,
     ValidationError,
 )
 from suggest_client.study import Study, Trial, TrialContext
 
 __all__ = [
-    "Client", "Conflict", "ConnectionFailed", "GridExhausted", "NotFound", "ProblemError", "Study",
-    "SuggestError", "Trial", "TrialContext", "TrialPruned", "Unavailable", "ValidationError", "errors",
+    "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "NotFound", "ProblemError", "RateLimited",
+    "Study", "SuggestError", "Trial", "TrialContext", "TrialPruned", "Unauthorized", "Unavailable", "ValidationError",
+    "errors",
 ]

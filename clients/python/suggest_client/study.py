@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import quote
 
-from suggest_client.errors import Conflict, NotFound, SuggestError, TrialPruned
+from suggest_client.errors import Conflict, Forbidden, NotFound, SuggestError, TrialPruned, Unauthorized
 from suggest_client.transport import Transport
 
 if TYPE_CHECKING:
@@ -308,6 +308,9 @@ class TrialContext:
                 except Conflict:
                     log.warning("trial %s of %s is no longer running (reaped as stale?); heartbeats stop",
                                 trial.number, self._study.name)
+                    return
+                except (Unauthorized, Forbidden) as error:  # the key was revoked: no later beat can succeed
+                    log.warning("heartbeats for trial %s of %s stop: %s", trial.number, self._study.name, error)
                     return
                 except Exception as error:  # noqa: BLE001 - a missed beat must not kill the training
                     log.warning("heartbeat for trial %s failed: %s", trial.number, error)
