@@ -425,9 +425,10 @@ def free_port() -> int:
 class Server:
     """One `suggest-api serve` process (gunicorn master and workers) in its own session."""
 
-    def __init__(self, database_url: str, workers: int, log_path: Path, cwd: Path) -> None:
+    def __init__(self, database_url: str, workers: int, log_path: Path, cwd: Path, auth: str = "off") -> None:
         self.database_url = database_url
         self.workers = workers
+        self.auth = auth  # SUGGEST_AUTH of the server
         self.log_path = log_path
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
@@ -435,7 +436,7 @@ class Server:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUGGEST_")}
-        env["SUGGEST_AUTH"] = "off"
+        env["SUGGEST_AUTH"] = self.auth
         for attempt in range(3):  # a free port can be taken between free_port() and gunicorn's bind
             port = free_port()
             self.base_url = f"http://127.0.0.1:{port}"
