@@ -40,7 +40,7 @@ HOW_TO_AUTHENTICATE = ("send `Authorization: Bearer <key>` with a key of your te
                        "(an operator makes one with `suggest-api keys create --team TEAM --role member`)")
 
 
-def quotas_of(team: TeamRow, settings: Settings) -> Quotas:
+def quotas_of(team: TeamRow | accounts.TeamRef, settings: Settings) -> Quotas:
     return Quotas(
         max_studies=team.max_studies if team.max_studies is not None else settings.quota_max_studies,
         max_running_trials=(team.max_running_trials if team.max_running_trials is not None
@@ -61,10 +61,10 @@ def authenticate(sessions: sessionmaker[Session], settings: Settings, authorizat
         raise Unauthorized("the bearer token is not an API key of this service (they start with `sapi_`); "
                            + HOW_TO_AUTHENTICATE)
     with transaction(sessions, write=False) as session:
-        found = accounts.key_with_team(session, key_id)
-    if found is None or not hmac.compare_digest(found[0].digest, digest(key)):
+        row = accounts.key_ref(session, key_id)
+    if row is None or not hmac.compare_digest(row.digest, digest(key)):
         raise Unauthorized("this API key is not valid here; check that it was copied whole")
-    row, team = found
+    team = row.team
     if row.revoked_at is not None:
         raise Unauthorized(f"API key {key_id} was revoked; ask an admin of your team for a new one")
     return Principal(team_id=team.id, team_name=team.name, role=Role(row.role), key_id=key_id,
@@ -86,9 +86,9 @@ def implicit_principal(sessions: sessionmaker[Session], settings: Settings) -> P
                      quotas=quotas_of(team, settings))
 
 
-def _read_team(sessions: sessionmaker[Session], name: str) -> TeamRow | None:
+def _read_team(sessions: sessionmaker[Session], name: str) -> accounts.TeamRef | None:
     with transaction(sessions, write=False) as session:
-        return accounts.find_team(session, name)
+        return accounts.team_ref(session, name)
 
 
 # --- teams (the command line: a service-wide operator) -----------------------------------------
@@ -192,10 +192,10 @@ def revoke_key(session: Session, team_id: int, key_id: str, actor: str | None) -
 
 def revoke_any_key(session: Session, key_id: str) -> KeyInfo:
     """The command line revokes any team's key."""
-    found = accounts.key_with_team(session, key_id)
+    found = accounts.key_ref(session, key_id)
     if found is None:
         raise NotFound(f"no API key {key_id!r}")
-    return revoke_key(session, found[1].id, key_id, CLI_ACTOR)
+    return revoke_key(session, found.team.id, key_id, CLI_ACTOR)
 
 
 def list_team_keys(session: Session, team_name: str) -> list[KeyInfo]:

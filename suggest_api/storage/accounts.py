@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from suggest_api.storage.models import ApiKeyRow, AuditRow, StudyRow, TeamRow, TrialRow
+from suggest_api.storage.models import ApiKeyRow, AuditRow, Base, StudyRow, TeamRow, TrialRow
 from suggest_api.storage.repository import storable
 from suggest_api.teams import AuditEvent, KeyInfo, Role, TrialAudit
 
@@ -32,13 +33,45 @@ def list_teams(session: Session) -> Sequence[TeamRow]:
     return session.scalars(select(TeamRow).order_by(TeamRow.id)).all()
 
 
-def key_with_team(session: Session, key_id: str) -> tuple[ApiKeyRow, TeamRow] | None:
+@dataclass(frozen=True)
+class TeamRef:
+    """The team columns a request needs: who it is, and its own quotas (None: the service's default)."""
+
+    id: int
+    name: str
+    max_studies: int | None
+    max_running_trials: int | None
+    max_trials_per_ask: int | None
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    digest: str
+    role: str
+    revoked_at: datetime | None
+    team: TeamRef
+
+
+# Every request reads one of these (Core statements built once: the ORM would double the lookup's cost).
+TEAMS = Base.metadata.tables["teams"]
+KEYS = Base.metadata.tables["api_keys"]
+_TEAM_COLUMNS = tuple(TEAMS.c[name] for name in TeamRef.__dataclass_fields__)
+_TEAM_BY_NAME = select(*_TEAM_COLUMNS).where(TEAMS.c.name == bindparam("team_name"))
+_KEY_WITH_TEAM = (select(KEYS.c.digest, KEYS.c.role, KEYS.c.revoked_at, *_TEAM_COLUMNS)
+                  .join(TEAMS, TEAMS.c.id == KEYS.c.team_id).where(KEYS.c.key_id == bindparam("of_key")))
+
+
+def team_ref(session: Session, name: str) -> TeamRef | None:
+    row = session.connection().execute(_TEAM_BY_NAME, {"team_name": name}).one_or_none()
+    return TeamRef(*row) if row is not None else None
+
+
+def key_ref(session: Session, key_id: str) -> KeyRef | None:
     """One query per request: a revoked key is refused on its next request, on every worker."""
     if not storable(key_id):
         return None
-    row = session.execute(select(ApiKeyRow, TeamRow).join(TeamRow, TeamRow.id == ApiKeyRow.team_id)
-                          .where(ApiKeyRow.key_id == key_id)).one_or_none()
-    return (row[0], row[1]) if row is not None else None
+    row = session.connection().execute(_KEY_WITH_TEAM, {"of_key": key_id}).one_or_none()
+    return KeyRef(row[0], row[1], row[2], TeamRef(*row[3:])) if row is not None else None
 
 
 def find_key(session: Session, team_id: int, key_id: str, *, lock: bool = False) -> ApiKeyRow | None:
