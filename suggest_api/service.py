@@ -366,9 +366,10 @@ def ask(session: Session, who: Principal, name: str, count: int, client_id: str 
     if claimed is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
     study, now = claimed
-    if repo.reap_due(study, now):
+    reaped = repo.reap_due(study, now)
+    if reaped:
         repo.reap_expired(session, study, now)
-    _check_running_quota(session, who, study, count)
+    _check_running_quota(session, who, study, count, now, reaped)
     first = study.next_number - count
     queued = repo.pop_queued(session, study.id, count) if study.queued else []
     chosen: list[tuple[dict[str, Any], Mapping[str, Any] | None, str]] = [
@@ -397,9 +398,14 @@ def ask(session: Session, who: Principal, name: str, count: int, client_id: str 
     return Asked(study.suggester["name"], trials)
 
 
-def _check_running_quota(session: Session, who: Principal, study: repo.StudyRef, count: int) -> None:
+def _check_running_quota(session: Session, who: Principal, study: repo.StudyRef, count: int, now: datetime,
+                         reaped: bool) -> None:
+    """Refuse an ask that would run more trials at once than the team's quota; trials whose lease has
+    ended do not count (they are expired first, even when the periodic reap is not due)."""
     limit = who.quotas.max_running_trials
     running = repo.count_running(session, study.id)
+    if running + count > limit and not reaped and repo.reap_expired(session, study, now):
+        running = repo.count_running(session, study.id)
     if running + count > limit:
         room = max(0, limit - running)
         raise RunningTrialsQuota(
