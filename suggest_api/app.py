@@ -95,6 +95,8 @@ def _start_request() -> None:
 
 def _parse_body() -> flask.Response | None:
     request = flask.request
+    if request.routing_exception is not None:
+        return None  # no such route or method: its 404 or 405 says more than anything about the body
     if request.method in BODY_METHODS and (request.content_length or request.get_data(cache=True)):
         if not request.is_json:
             return problems.problem(415, "Unsupported Media Type",

@@ -15,6 +15,14 @@ def test_unknown_route_is_a_problem(client: FlaskClient) -> None:
     assert_problem(client.get("/v1/nothing-here"), 404)
 
 
+def test_no_such_route_is_a_404_whatever_the_body(client: FlaskClient) -> None:
+    """A URL that matches no route (a negative trial number) is refused as such, before its body is read."""
+    response = client.post("/v1/studies/s/trials/-1/report", data="{not json", content_type="application/json")
+    assert_problem(response, 404)
+    response = client.post("/v1/studies/s/trials/-1/report", data="x", content_type="text/plain")
+    assert_problem(response, 404)
+
+
 def test_wrong_method_is_a_problem_with_allow(client: FlaskClient) -> None:
     response = client.put("/v1/studies")
     assert_problem(response, 405)

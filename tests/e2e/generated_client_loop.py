@@ -1,6 +1,6 @@
 """An ask/tell loop written against a client generated from the service's /openapi.json.
 
-    python generated_client_loop.py BASE_URL STUDY
+    python generated_client_loop.py BASE_URL STUDY API_KEY
 
 needs the package that `openapi-python-client` generated (`suggest_api_client`) on PYTHONPATH:
 tests/e2e/test_generated_client.py generates it and runs this script. Everything goes through the
@@ -21,7 +21,7 @@ import uuid
 from typing import Any, TypeVar
 
 import httpx
-from suggest_api_client import Client  # type: ignore[import-not-found]
+from suggest_api_client import AuthenticatedClient  # type: ignore[import-not-found]
 from suggest_api_client.api.ops import healthz  # type: ignore[import-not-found]
 from suggest_api_client.api.studies import (  # type: ignore[import-not-found]
     create_study,
@@ -147,14 +147,15 @@ def check_study(made: StudyOut, name: str) -> None:
     assert isinstance(made.metadata, Metadata) and made.metadata["owner"] == "generated-client", made.metadata
 
 
-def ask_one(client: Client, name: str, idempotency_key: str | Unset = UNSET) -> tuple[TrialOut, Response[Any]]:
+def ask_one(client: AuthenticatedClient, name: str,
+            idempotency_key: str | Unset = UNSET) -> tuple[TrialOut, Response[Any]]:
     response = ask.sync_detailed(name, client=client, body=AskIn(count=1, client_id="gen-client"),
                                  idempotency_key=idempotency_key)
     (trial,) = answer(response, 201, AskOut).trials
     return trial, response
 
 
-def run(client: Client, name: str) -> dict[str, Any]:
+def run(client: AuthenticatedClient, name: str) -> dict[str, Any]:
     health = answer(healthz.sync_detailed(client=client), 200, HealthOut)
     assert health.status == "ok", health
 
@@ -257,8 +258,9 @@ def run(client: Client, name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    base_url, name = sys.argv[1], sys.argv[2]
-    with Client(base_url=base_url, timeout=httpx.Timeout(60.0), raise_on_unexpected_status=True) as client:
+    base_url, name, key = sys.argv[1], sys.argv[2], sys.argv[3]
+    with AuthenticatedClient(base_url=base_url, token=key, timeout=httpx.Timeout(60.0),
+                             raise_on_unexpected_status=True) as client:
         summary = run(client, name)
     print(json.dumps(summary))
 

@@ -24,7 +24,9 @@ import requests
 
 from suggest_api.app import create_app
 from suggest_api.config import Settings
+from suggest_api.storage.database import make_engine, make_sessions
 from tests.servers import HTTP_TIMEOUT_S, StartServer
+from tests.teams import make_team_with_keys
 
 pytestmark = pytest.mark.slow
 
@@ -84,12 +86,17 @@ def test_the_loop_type_checks_against_the_generated_client(generated: Path, tmp_
 
 def test_generated_client_runs_an_ask_tell_loop(generated: Path, document: dict[str, Any], serve: StartServer,
                                                 database_url: str, tmp_path: Path) -> None:
-    server = serve(database_url, workers=2)
+    server = serve(database_url, workers=2, env={"SUGGEST_AUTH": "required"})
+    engine = make_engine(database_url)
+    try:
+        key = make_team_with_keys(make_sessions(engine), "generated").member
+    finally:
+        engine.dispose()
     with requests.get(f"{server.base_url}/openapi.json", timeout=HTTP_TIMEOUT_S) as response:
         assert response.status_code == 200
         assert response.json() == document, "the served document is not the one the client was generated from"
 
-    result = run([sys.executable, str(LOOP), server.base_url, "generated"], tmp_path, PYTHONPATH=str(generated))
+    result = run([sys.executable, str(LOOP), server.base_url, "generated", key], tmp_path, PYTHONPATH=str(generated))
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
 
