@@ -4,7 +4,8 @@ or the service fails: it can forward a request and then drop the connection inst
 
 Each request is decided by `fault(method, path, seen)`, where `seen` counts earlier requests with
 the same method and path; it returns None to forward normally, "drop" to forward and hang up, or a
-(status, headers) pair to answer that status without forwarding.
+(status, headers) pair to answer that status without forwarding (headers[PROBLEM_TYPE], when
+given, is the problem body's `type`, not a header).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 Fault = None | str | tuple[int, dict[str, str]]
+#: A key of a fault's headers that sets the injected problem's `type` instead of a header.
+PROBLEM_TYPE = "problem-type"
 Decide = Callable[[str, str, int], Fault]
 
 
@@ -67,7 +70,8 @@ class Proxy:
                 fault = proxy._decide(self.command, self.path, headers)
                 if isinstance(fault, tuple):
                     status, extra = fault
-                    payload = json.dumps({"type": "about:blank", "title": "injected", "status": status,
+                    problem_type = extra.pop(PROBLEM_TYPE, "about:blank")
+                    payload = json.dumps({"type": problem_type, "title": "injected", "status": status,
                                           "detail": "injected by the test proxy"}).encode()
                     self.send_response(status)
                     for name, value in extra.items():

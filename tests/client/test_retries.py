@@ -9,7 +9,7 @@ import pytest
 
 from suggest_client import Client, ConnectionFailed, errors
 from suggest_client.transport import retry_after
-from tests.client.proxy import Decide, Fault, proxy
+from tests.client.proxy import PROBLEM_TYPE, Decide, Fault, proxy
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -70,6 +70,22 @@ def test_retryable_statuses_are_retried_honouring_retry_after(server: Server, st
     assert waited >= 0.9  # the service said one second; without Retry-After the first backoff is ≤ 0.25 s
     with Client(server.base_url) as direct:
         assert direct.study(study_name).info["trial_counts"]["total"] == 1
+
+
+def test_a_busy_model_fit_slot_is_waited_for_beyond_the_retries(server: Server, study_name: str) -> None:
+    """More trainers than the service has fit slots take turns: model-busy uses no retry; other 503s do."""
+    def fault(method: str, path: str, seen: int) -> Fault:
+        if path.endswith("/ask") and seen < 6:
+            return (503, {"Retry-After": "0", PROBLEM_TYPE: "urn:suggest-api:problem:model-busy"})
+        return (503, {"Retry-After": "0"}) if path.endswith("/best") else None
+
+    with proxy(server.base_url, fault) as faulty, Client(faulty.url, retries=1) as api:
+        study = api.create_study(study_name, SPACE)
+        assert len(study.ask()) == 1
+        assert faulty.count("POST", f"/v1/studies/{study_name}/ask") == 7  # six turns waited, then the ask
+        with pytest.raises(errors.Unavailable):
+            study.best()
+        assert faulty.count("GET", f"/v1/studies/{study_name}/best") == 2  # the first try and its 1 retry
 
 
 def test_other_errors_are_not_retried_and_retries_run_out(server: Server, study_name: str) -> None:

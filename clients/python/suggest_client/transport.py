@@ -7,6 +7,10 @@
   per call and sent again on every retry: if the first attempt reached the service and only the
   answer was lost, the retry gets that first answer back instead of a second trial.
 - Reads, heartbeats and reports are idempotent on the service, so they are retried as they are.
+- A `503 model-busy` (every model-fit slot of the worker taken) is a turn to wait for, not a fault: it is
+  retried after its `Retry-After` (plus jitter, so waiting workers do not return together) for up to
+  MODEL_BUSY_WAIT_S, however few `retries` are left. So more trainers than the service has fit slots
+  take turns instead of failing.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 20.0
 RETRY_AFTER_CAP_S = 60.0
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MODEL_BUSY = "urn:suggest-api:problem:model-busy"
+MODEL_BUSY_WAIT_S = 300.0
 
 
 class Transport:
@@ -55,6 +61,7 @@ class Transport:
         if idempotent_post:
             headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
         attempt = 0
+        started = time.monotonic()
         answer_lost = False  # an earlier attempt may have reached the service
         while True:
             try:
@@ -73,9 +80,14 @@ class Transport:
                 if method == "DELETE" and response.status_code == 404 and answer_lost:
                     return None  # the lost attempt deleted it
                 problem = _problem(response)
+                told = retry_after(response.headers.get("Retry-After"))
+                if problem.type == MODEL_BUSY and time.monotonic() - started < MODEL_BUSY_WAIT_S:
+                    delay = (1.0 if told is None else told) * random.uniform(1.0, 1.5)
+                    log.debug("%s %s: model fits busy; retrying in %.2f s", method, path, delay)
+                    time.sleep(delay)
+                    continue  # waiting for a turn uses no retry
                 if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
                     raise problem
-                told = retry_after(response.headers.get("Retry-After"))
                 delay = backoff(attempt) if told is None else told
                 log.info("%s %s: %s; retrying in %.2f s", method, path, response.status_code, delay)
             time.sleep(delay)
