@@ -12,6 +12,9 @@ export const BACKOFF_CAP_S = 20;
 export const RETRY_AFTER_CAP_S = 60;
 /** Statuses that say "try again later": the request did nothing (or, with a key, replays). */
 export const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+/** A 503 of this type is waited out (its Retry-After plus jitter) for up to MODEL_BUSY_WAIT_MS, using no retry. */
+export const MODEL_BUSY = "urn:suggest-api:problem:model-busy";
+export const MODEL_BUSY_WAIT_MS = 300_000;
 
 /**
  * Milliseconds to wait before retry number `attempt + 1`: full jitter, uniform in
@@ -119,6 +122,7 @@ export class Transport {
     if (idempotencyKey) headers["Idempotency-Key"] = randomUUID();
 
     let answerLost = false;
+    const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       let response;
       let text;
@@ -143,6 +147,13 @@ export class Transport {
       if (status >= 200 && status < 300) return { status, body: parsed, headers: response.headers };
       if (status === 404 && missingIsDone && answerLost) {
         return { status, body: null, headers: response.headers };
+      }
+      if (status === 503 && parsed?.type === MODEL_BUSY && Date.now() - started < MODEL_BUSY_WAIT_MS) {
+        // A turn to wait for (every model-fit slot is taken), not a fault: it uses no retry.
+        const told = parseRetryAfter(response.headers.get("retry-after")) ?? 1000;
+        await sleep(told * (1 + Math.random() / 2));
+        attempt -= 1;
+        continue;
       }
       if (RETRY_STATUSES.has(status) && attempt < this.retries) {
         await sleep(parseRetryAfter(response.headers.get("retry-after")) ?? backoffDelay(attempt));

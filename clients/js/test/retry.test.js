@@ -66,6 +66,23 @@ test("a 503 with Retry-After: 0 is retried, with the same key and the token", as
   assert.equal(second.body, first.body); // byte for byte, as the service fingerprints it
 });
 
+test("a 503 model-busy is a turn to wait for: it uses no retry", async (t) => {
+  const stub = await stubServer((req, res, index) => {
+    if (index < 5) {
+      problem(res, 503, { type: "urn:suggest-api:problem:model-busy", detail: "fits busy" }, { "Retry-After": "0" });
+      return null;
+    }
+    return "proxy";
+  }, liveUrl());
+  t.after(stub.close);
+
+  const client = new Client({ url: stub.url, retries: 1 });
+  const name = uniqueName("model-busy");
+  const study = await client.createStudy({ name, space: SMALL_SPACE, objective: "minimize" });
+  assert.equal(study.created, true);
+  assert.equal(stub.requests.length, 6); // five turns waited, then the create, with a single retry allowed
+});
+
 test("retries run out: Unavailable carries the service's detail", async (t) => {
   const stub = await stubServer((req, res) => {
     problem(res, 503, { title: "Service Unavailable", detail: "the database is unreachable or busy; retry shortly" },
