@@ -28,50 +28,38 @@ import argparse
 import contextlib
 import functools
 import math
-import multiprocessing
 import os
 import platform
-import random
-import signal
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from statistics import median
-from typing import Any
 
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
 from benchmarks.throughput import (
-    CLIENT_FINISH_GRACE_S,
-    CLIENT_READY_TIMEOUT_S,
     DEFAULT_POSTGRES_URL,
     REQUEST_TIMEOUT_S,
     SERVER_THREADS,
     WARMUP_PAIRS,
     Benchmark,
     BenchmarkError,
-    CpuProbe,
     Measured,
     Server,
     _load,
     _ms,
     _version,
-    ask_one,
+    bearer_session,
     create_study,
     log,
     percentile,
-    signals_as_interrupts,
+    run_benchmark,
     table,
-    tell_one,
-    timed_loop,
 )
 from suggest_api import access
 from suggest_api.config import Settings
@@ -108,43 +96,6 @@ class AuthServer(Server):
         if answer.status_code != expected:
             raise BenchmarkError(f"the SUGGEST_AUTH={self.auth} server answered GET /v1/studies without a key "
                                  f"with {answer.status_code}, not {expected}: {answer.text[:200]}")
-
-
-def bearer_session(key: str | None) -> requests.Session:
-    session = requests.Session()
-    if key is not None:
-        session.headers["Authorization"] = f"Bearer {key}"
-    return session
-
-
-# --- the client processes -----------------------------------------------------------------------
-
-
-def client_main(index: int, config: dict[str, Any], duration_s: float, start: Event, release: Event,
-                results: Queue[Any]) -> None:
-    """One client process: throughput's protocol (warm up, "ready", wait for the start, measure, "done",
-    stay until released), with the API key, if any, on every request."""
-    try:
-        session = bearer_session(config["key"])
-        base_url, study = str(config["base_url"]), str(config["study"])
-        rng = random.Random(int(config["seed"]) * 1000 + index)
-
-        def ask() -> int:
-            return ask_one(session, base_url, study)
-
-        def tell(number: int) -> None:
-            tell_one(session, base_url, study, number, rng.random())
-
-        for _ in range(WARMUP_PAIRS["suggest"]):
-            tell(ask())
-        results.put(("ready", index, None))
-        if start.wait(CLIENT_READY_TIMEOUT_S):
-            results.put(("done", index, timed_loop(ask, tell, duration_s)))
-            release.wait(CLIENT_FINISH_GRACE_S)
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:
-        results.put(("error", index, f"{type(exc).__name__}: {exc}"[:500]))
 
 
 # --- the in-process lookup ----------------------------------------------------------------------
@@ -272,39 +223,11 @@ class AuthCost(Benchmark):
         with bearer_session(key) as session:
             create_study(session, server.base_url, study, seed=round_)
         config = {"base_url": server.base_url, "study": study, "key": key, "seed": round_}
-        measured = self._run_auth_clients([config] * CLIENTS, server, database_url if backend == "postgres" else None)
+        measured = self._run_clients("suggest", [config] * CLIENTS, server,
+                                     database_url if backend == "postgres" else None)
         self.found.windows.append(Window(backend, mode, round_, measured))
         log(f"  {backend} round {round_} {mode:>8}: {measured.rate:.1f} pairs/s, ask p50 "
             f"{percentile(measured.ask_ms, 50):.2f} ms, {measured.errors} errors")
-
-    def _run_auth_clients(self, configs: Sequence[dict[str, Any]], server: Server,
-                          database_url: str | None) -> Measured:
-        """throughput's _run_clients with this module's client_main: fork, all warm, start together, collect."""
-        context = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
-                   else multiprocessing.get_context("spawn"))
-        start, release = context.Event(), context.Event()
-        results: Queue[Any] = context.Queue()
-        processes: list[BaseProcess] = [
-            context.Process(target=client_main, args=(i, config, self.duration_s, start, release, results),
-                            name=f"bench-client-{i}", daemon=True)
-            for i, config in enumerate(configs)]
-        self.processes = processes
-        try:
-            for process in processes:
-                process.start()
-            self._collect(results, "ready", len(processes), CLIENT_READY_TIMEOUT_S)
-            probe = CpuProbe(server, self.postgres, database_url, [p.pid for p in processes if p.pid is not None])
-            start.set()
-            parts = self._collect(results, "done", len(processes), self.duration_s + CLIENT_FINISH_GRACE_S)
-            cpu = probe.finish()
-        finally:
-            start.set()
-            release.set()
-            self._stop_clients()
-        measured = Measured(cpu=cpu)
-        for part in parts:
-            measured.add(part)
-        return measured
 
     def _lookup(self, backend: str, database_url: str, key: str) -> None:
         log(f"timing access.authenticate and access.implicit_principal on {backend}, {LOOKUP_CALLS:,} calls each")
@@ -440,23 +363,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with signals_as_interrupts():
-        benchmark = AuthCost(args)
-        interrupted = False
-        try:
-            benchmark.run()
-        except KeyboardInterrupt:
-            interrupted = True
-            log("interrupted: stopping servers and clients, dropping the scratch database")
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # let the cleanup finish
-                signal.signal(signum, signal.SIG_IGN)
-            benchmark.cleanup.close()
-        if interrupted:
-            return 130
-        print(benchmark.report(), flush=True)
-        return 1 if benchmark.results.failures else 0
+    return run_benchmark(AuthCost, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -158,8 +158,9 @@ def timed_loop(ask: Callable[[], Any], tell: Callable[[Any], None], duration_s: 
             "tell_ms": tell_ms, "errors": errors, "first_error": first_error}
 
 
-def _suggest_pair(base_url: str, study: str, seed: int) -> tuple[Callable[[], int], Callable[[int], None]]:
-    session = requests.Session()
+def _suggest_pair(base_url: str, study: str, seed: int,
+                  key: str | None = None) -> tuple[Callable[[], int], Callable[[int], None]]:
+    session = bearer_session(key)
     rng = random.Random(seed)
 
     def ask() -> int:
@@ -169,6 +170,14 @@ def _suggest_pair(base_url: str, study: str, seed: int) -> tuple[Callable[[], in
         tell_one(session, base_url, study, number, rng.random())
 
     return ask, tell
+
+
+def bearer_session(key: str | None) -> requests.Session:
+    """A session that sends `key` as the API key on every request (none: a service with SUGGEST_AUTH=off)."""
+    session = requests.Session()
+    if key is not None:
+        session.headers["Authorization"] = f"Bearer {key}"
+    return session
 
 
 def ask_one(session: requests.Session, base_url: str, study: str) -> int:
@@ -311,7 +320,7 @@ def client_main(kind: str, index: int, config: dict[str, Any], duration_s: float
     try:
         seed = int(config.get("seed", 0)) * 1000 + index
         if kind == "suggest":
-            ask, tell = _suggest_pair(config["base_url"], config["study"], seed)
+            ask, tell = _suggest_pair(config["base_url"], config["study"], seed, config.get("key"))
         else:
             ask, tell = _optuna_pair(config["storage_url"], config["study"], bool(config["reload"]), seed)
         for _ in range(WARMUP_PAIRS[kind]):
@@ -1037,9 +1046,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    return run_benchmark(Benchmark, parse_args(argv))
+
+
+def run_benchmark(kind: Callable[[argparse.Namespace], Benchmark], args: argparse.Namespace) -> int:
+    """Run a benchmark and print its report; on Ctrl-C or SIGTERM clean up everything it started (130)."""
     with signals_as_interrupts():
-        benchmark = Benchmark(args)
+        benchmark = kind(args)
         interrupted = False
         try:
             benchmark.run()
