@@ -30,16 +30,16 @@ def tap_count(output: str, name: str) -> int:
     return int(found[-1])
 
 
-@pytest.mark.slow
-def test_js_client_suite_passes_against_a_real_server(database_url: str, serve: StartServer) -> None:
+def run_node_tests(tests: str, **env: str) -> str:
+    """`node --test` on `tests` (TAP output), with `env` added to this environment less a developer's
+    SUGGEST_URL and SUGGEST_TOKEN (the client's defaults); fails on a non-zero exit, a failed or a
+    cancelled test."""
     node = shutil.which("node")
     assert node is not None, "the JavaScript client tests need `node` (>= 18) on PATH; install Node.js"
-    server = serve(database_url, workers=2)
-    # The client reads SUGGEST_URL and SUGGEST_TOKEN as defaults: keep a developer's out of the run.
-    env = {k: v for k, v in os.environ.items() if k not in ("SUGGEST_URL", "SUGGEST_TOKEN", "NODE_OPTIONS")}
-    env["SUGGEST_TEST_URL"] = server.base_url
+    full_env = {k: v for k, v in os.environ.items() if k not in ("SUGGEST_URL", "SUGGEST_TOKEN", "NODE_OPTIONS")}
+    full_env.update(env)
     try:
-        result = subprocess.run([node, "--test", "--test-reporter=tap", JS_TESTS], cwd=ROOT, env=env,
+        result = subprocess.run([node, "--test", "--test-reporter=tap", tests], cwd=ROOT, env=full_env,
                                 capture_output=True, text=True, timeout=NODE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as timeout:
         pytest.fail(f"node --test ran over {NODE_TIMEOUT_S} s; output so far:\n{timeout.stdout!r}\n{timeout.stderr!r}")
@@ -47,4 +47,11 @@ def test_js_client_suite_passes_against_a_real_server(database_url: str, serve: 
     assert result.returncode == 0, f"node --test failed ({result.returncode}):\n{output}"
     assert tap_count(output, "fail") == 0, output
     assert tap_count(output, "cancelled") == 0, output
+    return output
+
+
+@pytest.mark.slow
+def test_js_client_suite_passes_against_a_real_server(database_url: str, serve: StartServer) -> None:
+    server = serve(database_url, workers=2)
+    output = run_node_tests(JS_TESTS, SUGGEST_TEST_URL=server.base_url)
     assert tap_count(output, "pass") >= EXPECTED_TESTS, output
