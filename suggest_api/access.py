@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Limits, Settings
-from suggest_api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from suggest_api.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from suggest_api.names import check_name
-from suggest_api.paging import Page, decode_cursor, encode_cursor
+from suggest_api.paging import Page, cut, decode_cursor
 from suggest_api.storage import accounts, repository
 from suggest_api.storage.database import database_now, transaction
 from suggest_api.storage.models import ApiKeyRow, TeamRow
@@ -170,10 +170,8 @@ def create_key_for_team(session: Session, team_name: str, role: Role, label: str
 
 
 def list_keys(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[KeyInfo]:
-    rows = accounts.page_keys(session, who.team_id, decode_cursor(cursor), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page([info for _, info in rows], encode_cursor(rows[-1][0]) if more else None)
+    page = cut(accounts.page_keys(session, who.team_id, decode_cursor(cursor), limit + 1), limit, lambda r: r[0])
+    return Page([info for _, info in page.items], page.next_cursor)
 
 
 def revoke_key(session: Session, team_id: int, key_id: str, actor: str | None) -> KeyInfo:
@@ -203,18 +201,11 @@ def list_team_keys(session: Session, team_name: str) -> list[KeyInfo]:
     return [info for _, info in accounts.page_keys(session, team.id, -1, 1_000_000)]
 
 
-def require(who: Principal, needed: Role) -> None:
-    if not who.role.allows(needed):
-        raise Forbidden(f"this needs the {needed.value} role; your key has the {who.role.value} role")
-
-
 # --- audit --------------------------------------------------------------------------------------
 
 def audit(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[AuditEvent]:
-    rows = accounts.page_audit(session, who.team_id, decode_cursor(cursor), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page([event for _, event in rows], encode_cursor(rows[-1][0]) if more else None)
+    page = cut(accounts.page_audit(session, who.team_id, decode_cursor(cursor), limit + 1), limit, lambda r: r[0])
+    return Page([event for _, event in page.items], page.next_cursor)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,11 +221,10 @@ def study_audit(session: Session, who: Principal, name: str, limit: int, cursor:
     row = repository.find_study(session, who.team_id, name)
     if row is None:
         raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
-    trials = accounts.page_trial_audit(session, row.id, decode_cursor(cursor), limit + 1)
-    more = len(trials) > limit
-    trials = trials[:limit]
-    return StudyAudit(name=row.name, created_by=row.created_by, created_at=row.created_at, trials=trials,
-                      next_cursor=encode_cursor(trials[-1].number) if more else None)
+    page = cut(accounts.page_trial_audit(session, row.id, decode_cursor(cursor), limit + 1), limit,
+               lambda trial: trial.number)
+    return StudyAudit(name=row.name, created_by=row.created_by, created_at=row.created_at, trials=page.items,
+                      next_cursor=page.next_cursor)
 
 
 def list_teams(session: Session) -> list[TeamRow]:

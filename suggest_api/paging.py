@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,6 +18,13 @@ ItemT = TypeVar("ItemT")
 class Page(Generic[ItemT]):
     items: list[ItemT]
     next_cursor: str | None
+
+
+def cut(items: Sequence[ItemT], limit: int, position: Callable[[ItemT], int]) -> Page[ItemT]:
+    """A page from up to `limit + 1` items read after a cursor: the extra one only says that a next page
+    exists, which then starts after the `position` of this page's last item."""
+    kept = list(items[:limit])
+    return Page(kept, encode_cursor(position(kept[-1])) if len(items) > limit else None)
 
 
 def encode_cursor(position: int) -> str:

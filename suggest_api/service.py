@@ -39,7 +39,7 @@ from suggest_api.errors import (
 )
 from suggest_api.model_fits import Fitter, ModelFits
 from suggest_api.names import check_name
-from suggest_api.paging import Page, decode_cursor, encode_cursor
+from suggest_api.paging import Page, cut, decode_cursor
 from suggest_api.pruners.registry import pruners
 from suggest_api.space import SearchSpace
 from suggest_api.storage import accounts
@@ -53,7 +53,6 @@ from suggest_api.teams import Principal
 from suggest_api.trials import STALE_REASON, Goal, PluginRef, Report, Study, Trial, TrialState
 
 T = TypeVar("T")
-ItemT = TypeVar("ItemT")
 MAX_SEED = 2**63 - 1
 
 
@@ -258,9 +257,8 @@ def list_studies(session: Session, who: Principal, limit: int, cursor: str | Non
     rows = list(session.scalars(select(StudyRow).where(StudyRow.team_id == who.team_id, StudyRow.id > after)
                                 .order_by(StudyRow.id)
                                 .limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(summarize_many(session, rows), encode_cursor(rows[-1].id) if more else None)
+    page = cut(rows, limit, lambda row: row.id)
+    return Page(summarize_many(session, page.items), page.next_cursor)
 
 
 def delete_study(session: Session, who: Principal, name: str) -> None:
@@ -578,10 +576,9 @@ def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewT
 def list_trials(session: Session, who: Principal, name: str, state: TrialState | None, limit: int,
                 cursor: str | None) -> Page[Trial]:
     study = _study_ref(session, who.team_id, name)
-    trials = repo.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1)
-    more = len(trials) > limit
-    trials = trials[:limit]
-    return Page(repo.with_reports(session, study.id, trials), encode_cursor(trials[-1].number) if more else None)
+    page = cut(repo.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1), limit,
+               lambda trial: trial.number)
+    return Page(repo.with_reports(session, study.id, page.items), page.next_cursor)
 
 
 def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial:
