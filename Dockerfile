@@ -1,6 +1,6 @@
 # suggest_api: `docker build -t suggest-api .`, then `docker run -p 127.0.0.1:8000:8000 suggest-api`.
 # Keys are required (SUGGEST_AUTH=required): `docker exec <container> suggest-api teams create NAME`, then
-# `docker exec <container> suggest-api keys create --team NAME --role admin` (see README: Teams, keys and quotas).
+# `docker exec <container> suggest-api keys create --team NAME --role admin` (see docs/operations.md: Teams, keys and quotas).
 
 # --- builder: the project and every dependency as wheels --------------------------------------
 FROM python:3.11-slim AS builder

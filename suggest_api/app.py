@@ -10,21 +10,20 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import auth, docs, keys, ops, plugin_docs, problems, studies, trials
+from suggest_api.api import access, accounts, docs, ops, plugin_docs, problems, studies, trials
 from suggest_api.api.blueprint import Api
-from suggest_api.api.context import Runtime
+from suggest_api.api.context import EXTENSION
+from suggest_api.api.schemas import COMPONENTS
 from suggest_api.api.strict_json import loads
 from suggest_api.config import Settings
 from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
-from suggest_api.model_fits import ModelFits
-from suggest_api.service import Costly
-from suggest_api.storage.database import make_engine, make_sessions, study_lock_file
-from suggest_api.storage.migrate import head_revision
-from suggest_api.storage.study_locks import StudyLocks
+from suggest_api.service.runtime import Runtime
+from suggest_api.space.schema import space_components
 from suggest_api.suggesters.registry import suggesters
 
-log = logging.getLogger("suggest_api.access")
+#: One JSON line per request (method, path, status, duration): the access log, beside the service's own lines.
+request_log = logging.getLogger("suggest_api.request_log")
 startup_log = logging.getLogger("suggest_api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -47,25 +46,19 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
                                                   "train on your hardware, tell the result."}},
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    engine = make_engine(settings.database_url, settings)
-    sqlite = engine.dialect.name == "sqlite"
-    fits = ModelFits(settings.max_model_fits, settings.model_fit_budget)
-    app.extensions["suggest_api"] = Runtime(
-        settings, engine, make_sessions(engine), head_revision(),
-        costly=Costly(fits),
-        study_locks=StudyLocks(study_lock_file(engine), settings.lock_timeout) if sqlite else None)
+    app.extensions[EXTENSION] = Runtime.start(settings)
 
-    api = Api(app)
-    for blueprint in (studies.blp, trials.blp, keys.blp, ops.blp):
+    api = Api(app, components={**COMPONENTS, **space_components(settings.limits)})
+    for blueprint in (studies.blp, trials.blp, accounts.blp, ops.blp):
         api.register_blueprint(blueprint)
-    plugin_docs.register(api, suggesters)
+    plugin_docs.register(api.spec, suggesters)
     app.register_blueprint(docs.blp)
     for endpoint in ("api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
-        auth.mark_public(app, endpoint)
+        access.mark_public(app, endpoint)
     problems.register(app)
     # In this order: who is asking (request id), may they (key, role), how often (rate), what (the body).
     app.before_request(_start_request)
-    app.before_request(auth.authorize)
+    app.before_request(access.authorize)
     if settings.rate_limit:
         _limit_rate(app, settings)
     app.before_request(_parse_body)
@@ -81,7 +74,7 @@ def _limit_rate(app: flask.Flask, settings: Settings) -> None:
     limit holds across workers and replicas. If the store is unreachable, requests pass (logged)."""
     from flask_limiter import Limiter
 
-    Limiter(auth.rate_limit_key, app=app, default_limits=[settings.rate_limit],
+    Limiter(access.rate_limit_key, app=app, default_limits=[settings.rate_limit],
             storage_uri=settings.rate_limit_storage, strategy="moving-window", headers_enabled=True,
             swallow_errors=True, key_prefix="suggest-api",
             default_limits_exempt_when=lambda: flask.g.get("principal") is None)
@@ -116,6 +109,6 @@ def _finish_request(response: flask.Response) -> flask.Response:
     REQUESTS.labels(endpoint, flask.request.method, str(response.status_code)).inc()
     LATENCY.labels(endpoint, flask.request.method).observe(elapsed)
     response.headers["X-Request-ID"] = flask.g.get("request_id", "")
-    log.info("request", extra={"method": flask.request.method, "path": flask.request.path,
+    request_log.info("request", extra={"method": flask.request.method, "path": flask.request.path,
                                "status": response.status_code, "duration_ms": round(elapsed * 1000, 2)})
     return response

@@ -13,9 +13,10 @@ from dataclasses import fields
 from typing import Any
 
 from suggest_api import __version__
+from suggest_api.accounts import QUOTA_NAMES as QUOTA_FLAGS
 from suggest_api.config import Limits, Settings
 
-#: Settings with a flag of the same name (README: "Running many workers and replicas").
+#: Settings with a flag of the same name (docs/operations.md: "Many workers and replicas").
 RELIABILITY_SETTINGS = ("pool_size", "max_overflow", "pool_timeout", "statement_timeout", "lock_timeout",
                         "max_model_fits", "model_fit_budget", "idempotency_ttl")
 
@@ -60,7 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _SETTING_NAMES = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
-QUOTA_FLAGS = ("max_studies", "max_running_trials", "max_trials_per_ask")
 
 
 def _account_commands(commands: Any) -> None:
@@ -94,39 +94,39 @@ def _account_commands(commands: Any) -> None:
 
 
 def _accounts(args: argparse.Namespace, settings: Settings) -> int:
-    from suggest_api import access
+    from suggest_api.accounts import Role
     from suggest_api.errors import SuggestError
+    from suggest_api.service import accounts
     from suggest_api.storage.database import make_engine, make_sessions, transaction
     from suggest_api.storage.migrate import upgrade
-    from suggest_api.teams import Role
 
     engine = make_engine(settings.database_url, settings)
     try:
         upgrade(engine)
         sessions = make_sessions(engine)
         with transaction(sessions, write=True) as session:
-            quotas = access.QuotaChange(**{q: getattr(args, q, None) for q in QUOTA_FLAGS})
+            quotas = accounts.QuotaChange(**{q: getattr(args, q, None) for q in QUOTA_FLAGS})
             if (args.command, args.action) == ("teams", "create"):
-                team = access.create_team(session, args.name, settings.limits, quotas)
+                team = accounts.create_team(session, args.name, settings.limits, quotas)
                 print(f"team {team.name} created")
             elif (args.command, args.action) == ("teams", "set-quota"):
-                team = access.set_quotas(session, args.name, quotas)
-                print(f"team {team.name}: {_quotas_text(access.quotas_of(team, settings))}")
+                team = accounts.set_quotas(session, args.name, quotas)
+                print(f"team {team.name}: {_quotas_text(accounts.quotas_of(team, settings))}")
             elif (args.command, args.action) == ("teams", "list"):
-                for team in access.list_teams(session):
-                    print(f"{team.name}\t{_quotas_text(access.quotas_of(team, settings))}")
+                for team in accounts.list_teams(session):
+                    print(f"{team.name}\t{_quotas_text(accounts.quotas_of(team, settings))}")
             elif (args.command, args.action) == ("keys", "create"):
-                created = access.create_key_for_team(session, args.team, Role(args.role), args.label,
+                created = accounts.create_key_for_team(session, args.team, Role(args.role), args.label,
                                                      settings.limits)
                 print(created.secret)
                 print(f"key {created.info.key_id} ({args.role}) for team {args.team}: store it now, it is not "
                       "shown again", file=sys.stderr)
             elif (args.command, args.action) == ("keys", "list"):
-                for info in access.list_team_keys(session, args.team):
+                for info in accounts.list_team_keys(session, args.team):
                     state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
                     print(f"{info.key_id}\t{info.role.value}\t{state}\t{info.label or ''}")
             else:
-                info = access.revoke_any_key(session, args.key_id)
+                info = accounts.revoke_any_key(session, args.key_id)
                 print(f"key {info.key_id} revoked")
     except SuggestError as error:
         print(f"suggest-api: {error.detail}", file=sys.stderr)

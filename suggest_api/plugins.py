@@ -6,15 +6,14 @@ the thousandth ask.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import marshmallow as ma
 
+from suggest_api.domain import PluginRef
 from suggest_api.errors import InvalidInput
-from suggest_api.trials import PluginRef
 
 T = TypeVar("T")
 
@@ -36,7 +35,6 @@ class Registry(Generic[T]):
         self.kind = kind
         self.none_hint = none_hint
         self._specs: dict[str, PluginSpec[T]] = {}
-        self._built: dict[tuple[str, str], T] = {}
 
     def register(self, spec: PluginSpec[T]) -> None:
         self._specs[spec.name] = spec
@@ -60,13 +58,7 @@ class Registry(Generic[T]):
         return PluginRef(name=name, options=schema.dump(loaded))
 
     def build(self, ref: PluginRef) -> T:
-        """The algorithm for a study's stored name and options. Algorithms keep no state between calls,
-        so one instance per (name, options) serves every ask of this worker."""
-        key = (ref.name, json.dumps(ref.options, sort_keys=True))
-        built = self._built.get(key)
-        if built is None:
-            spec = self._specs[ref.name]
-            if len(self._built) >= 1024:
-                self._built.clear()
-            built = self._built[key] = spec.factory(**spec.options_schema().load(dict(ref.options)))
-        return built
+        """A new instance of the algorithm a study names, with its stored options: built for one ask (or
+        report) and forgotten, as the algorithm keeps no state between calls (tens of microseconds)."""
+        spec = self._specs[ref.name]
+        return spec.factory(**spec.options_schema().load(dict(ref.options)))

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from suggest_api import access
+from suggest_api.accounts import Role
 from suggest_api.config import Limits
+from suggest_api.service import accounts
 from suggest_api.storage.database import transaction
-from suggest_api.teams import Role
 
 
 @dataclass(frozen=True)
@@ -26,29 +26,29 @@ class TeamKeys:
         return {Role.ADMIN: self.admin, Role.MEMBER: self.member, Role.READ: self.read}[role]
 
 
-def make_team(sessions: sessionmaker[Session], name: str, quotas: access.QuotaChange | None = None) -> None:
+def make_team(sessions: sessionmaker[Session], name: str, quotas: accounts.QuotaChange | None = None) -> None:
     with transaction(sessions, write=True) as session:
-        access.create_team(session, name, Limits(), quotas or access.QuotaChange())
+        accounts.create_team(session, name, Limits(), quotas or accounts.QuotaChange())
 
 
 def make_key(sessions: sessionmaker[Session], team: str, role: Role) -> str:
     with transaction(sessions, write=True) as session:
-        return access.create_key_for_team(session, team, role, f"{role.value} key of {team}", Limits()).secret
+        return accounts.create_key_for_team(session, team, role, f"{role.value} key of {team}", Limits()).secret
 
 
 def make_team_with_keys(sessions: sessionmaker[Session], name: str,
-                        quotas: access.QuotaChange | None = None) -> TeamKeys:
+                        quotas: accounts.QuotaChange | None = None) -> TeamKeys:
     make_team(sessions, name, quotas)
     return TeamKeys(name, *(make_key(sessions, name, role) for role in (Role.ADMIN, Role.MEMBER, Role.READ)))
 
 
 def revoke(sessions: sessionmaker[Session], key: str) -> None:
-    from suggest_api.teams import parse_key
+    from suggest_api.accounts import parse_key
 
     key_id = parse_key(key)
     assert key_id is not None
     with transaction(sessions, write=True) as session:
-        access.revoke_any_key(session, key_id)
+        accounts.revoke_any_key(session, key_id)
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import http
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import flask_smorest
 from flask_smorest.spec import prepare_response
 
-from suggest_api.api.auth import declare
+from suggest_api.accounts import Role
+from suggest_api.api.access import declare
 from suggest_api.api.context import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from suggest_api.api.problems import PROBLEM_MIME
-from suggest_api.api.schemas import COMPONENTS, ProblemOut
+from suggest_api.api.schemas import ProblemOut
 from suggest_api.api.strict_json import StrictParser
-from suggest_api.teams import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 BEARER_AUTH = "bearerAuth"
@@ -33,7 +33,7 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
     def access(self, needed: Role | None) -> Callable[[F], F]:
-        """Who may call the view: a role (and above), or None for public. Enforced by api/auth.py (a view
+        """Who may call the view: a role (and above), or None for public. Enforced by api/access.py (a view
         without this is refused to everyone) and documented: the operation's security and its 401/403."""
         def decorate(view: F) -> F:
             view = declare(needed)(view)
@@ -71,12 +71,17 @@ def documented_as(converter: Any, field: Any, ret: dict[str, Any], **kwargs: Any
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemOut
 
+    def __init__(self, app: Any, *, components: Mapping[str, Mapping[str, Any]]) -> None:
+        """`components`: shared schemas that fields refer to by name (their metadata's "openapi")."""
+        self._components = dict(components)
+        super().__init__(app)
+
     def _init_spec(self, **kwargs: Any) -> None:
         """As flask-smorest's, plus the shared components and the "openapi" field override."""
         super()._init_spec(**kwargs)
         self.ma_plugin.converter.add_attribute_function(documented_as)
-        for name, schema in COMPONENTS.items():
-            self.spec.components.schema(name, schema)
+        for name, schema in self._components.items():
+            self.spec.components.schema(name, dict(schema))
         self.spec.components.security_scheme(BEARER_AUTH, {
             "type": "http", "scheme": "bearer",
             "description": "A team's API key (`sapi_...`). Not needed when the service runs with SUGGEST_AUTH=off."})

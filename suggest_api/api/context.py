@@ -1,39 +1,23 @@
-"""Per-request plumbing shared by the blueprints: the app's runtime, idempotency keys, replies."""
+"""Per-request plumbing shared by the blueprints: the worker's runtime, idempotency keys, answers."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import flask
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from suggest_api.config import Settings
 from suggest_api.errors import InvalidInput
-from suggest_api.service import Costly, IdempotencyKey, Reply
-from suggest_api.storage.study_locks import StudyLocks
+from suggest_api.service.runtime import Runtime
+from suggest_api.service.transactions import Answer, IdempotencyKey
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-
-
-@dataclass
-class Runtime:
-    """What create_app builds once per worker process."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    head_revision: str | None
-    costly: Costly
-    #: SQLite only: costly asks of one study take turns outside the database's write lock.
-    study_locks: StudyLocks | None
-    shutting_down: bool = False
+#: Where create_app keeps the worker's Runtime.
+EXTENSION = "suggest_api"
 
 
 def runtime() -> Runtime:
-    value: Runtime = flask.current_app.extensions["suggest_api"]
+    value: Runtime = flask.current_app.extensions[EXTENSION]
     return value
 
 
@@ -52,12 +36,12 @@ def idempotency_key() -> IdempotencyKey | None:
                           ttl_s=runtime().settings.idempotency_ttl)
 
 
-def respond(reply: Reply) -> flask.Response:
-    if reply.body is None:
-        response = flask.Response(status=reply.status)
+def respond(answer: Answer) -> flask.Response:
+    if answer.body is None:
+        response = flask.Response(status=answer.status)
     else:
-        response = flask.jsonify(reply.body)
-        response.status_code = reply.status
-    if reply.replayed:
+        response = flask.jsonify(answer.body)
+        response.status_code = answer.status
+    if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 from swagger_ui_bundle import swagger_ui_path
 
-from suggest_api.api.auth import declare
+from suggest_api.api.access import declare
 
 STATIC_PREFIX = "/docs/static/"
 blp = flask.Blueprint("docs_static", __name__)

@@ -7,15 +7,13 @@ what the service accepts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import marshmallow as ma
+from apispec import APISpec
 from marshmallow import fields, validate
 
 from suggest_api.plugins import PluginSpec, Registry
-
-if TYPE_CHECKING:
-    from suggest_api.api.blueprint import Api
 
 
 def _component_name(kind: str, spec: PluginSpec[Any]) -> str:
@@ -31,14 +29,14 @@ def one_of(registry: Registry[Any]) -> dict[str, Any]:
             "discriminator": {"propertyName": "name", "mapping": refs}}
 
 
-def register(api: Api, registry: Registry[Any]) -> None:
-    """Add one component per algorithm: its name and its options schema."""
+def register(document: APISpec, registry: Registry[Any]) -> None:
+    """Add one component per algorithm to the document: its name and its options schema."""
     for spec in registry.specs().values():
         component = _component_name(registry.kind, spec)
         options_name = component + "Options"
-        api.spec.components.schema(options_name, schema=spec.options_schema)
+        document.components.schema(options_name, schema=spec.options_schema)
         variant = ma.Schema.from_dict({
             "name": fields.String(required=True, validate=validate.OneOf([spec.name])),
             "options": fields.Nested(spec.options_schema, load_default=dict),
         }, name=component)
-        api.spec.components.schema(component, {"description": spec.summary}, schema=variant)
+        document.components.schema(component, {"description": spec.summary}, schema=variant)

@@ -12,10 +12,11 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from suggest_api.accounts import KEY_ID_LENGTH, Role
 from suggest_api.api import plugin_docs
+from suggest_api.domain import Goal, TrialState
+from suggest_api.space.schema import PARAMS, SEARCH_SPACE, ref
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.teams import KEY_ID_LENGTH, Role
-from suggest_api.trials import Goal, TrialState
 
 INT32_MAX = 2**31 - 1
 INT63_MAX = 2**63 - 1
@@ -23,43 +24,14 @@ FINISHED_STATES = [s.value for s in TrialState if s is not TrialState.RUNNING]
 
 
 # --- shared OpenAPI components ----------------------------------------------------------------
-# Shapes that marshmallow fields cannot describe on their own (the search space is parsed by
-# suggest_api.space, enums shared by several schemas). Api registers them as components; a field
-# whose metadata has "openapi" is documented as exactly that schema (see blueprint.Api).
-
-def ref(component: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{component}"}
-
+# Shapes that marshmallow fields cannot describe on their own (the search space, whose components
+# suggest_api.space.schema renders from its parser's definition; enums shared by several schemas).
+# create_app registers them; a field whose metadata has "openapi" is documented as exactly that
+# schema (see blueprint.Api).
 
 def nullable(component: str, **extra: Any) -> dict[str, Any]:
     """A component or null (3.1 style, which client generators turn into `Component | None`)."""
     return {"anyOf": [ref(component), {"type": "null"}], **extra}
-
-
-#: A parameter value or a categorical choice: never null, an array or an object.
-SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
-_PARAM_COMMON: dict[str, Any] = {
-    "name": {"type": "string", "minLength": 1, "description": "Unique within the space; printable.",
-             "example": "lr"},
-    "when": nullable("Condition"),
-}
-
-
-def _numeric_param(kind: str, number: str, description: str) -> dict[str, Any]:
-    return {
-        "type": "object", "description": description, "required": ["name", "type", "low", "high"],
-        "additionalProperties": False,
-        "properties": {
-            "name": _PARAM_COMMON["name"], "type": {"type": "string", "const": kind},
-            "low": {"type": number}, "high": {"type": number, "description": "Above low; included."},
-            "log": {"type": ["boolean", "null"], "description": "Sample on a log scale (needs low > 0)."},
-            "step": {"type": [number, "null"], "exclusiveMinimum": 0,
-                     "description": "Only values low + k * step, dividing high - low (not with log)."},
-            "when": _PARAM_COMMON["when"],
-            "grid": {"type": ["array", "null"], "minItems": 1, "items": {"type": number},
-                     "description": "The values the grid suggester tries (in bounds, on step)."},
-        },
-    }
 
 
 COMPONENTS: dict[str, dict[str, Any]] = {
@@ -75,38 +47,6 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                                  "goal": ref("Goal")}},
     "Metadata": {"type": "object", "additionalProperties": {},
                  "description": "Any JSON object, stored and answered as given."},
-    "Params": {"type": "object", "additionalProperties": SCALAR,
-               "description": "Parameter name -> value: every active parameter, no inactive one.",
-               "example": {"lr": 0.01, "batch_size": 64, "optimizer": "sgd", "momentum": 0.9}},
-    "Condition": {"type": "object", "minProperties": 1,
-                  "additionalProperties": {"type": "array", "minItems": 1, "items": SCALAR},
-                  "description": "Categorical parent name -> the choices of it for which this parameter is "
-                                 "active (all parents must match).",
-                  "example": {"optimizer": ["sgd"]}},
-    "FloatParam": _numeric_param("float", "number", "A real number in [low, high]."),
-    "IntParam": _numeric_param("int", "integer", "An integer in [low, high] (step 1 unless given)."),
-    "CategoricalParam": {
-        "type": "object", "description": "One of a list of choices (no order between them).",
-        "required": ["name", "type", "choices"], "additionalProperties": False,
-        "properties": {
-            "name": _PARAM_COMMON["name"], "type": {"type": "string", "const": "categorical"},
-            "choices": {"type": "array", "minItems": 1, "items": SCALAR, "description": "Distinct values."},
-            "when": _PARAM_COMMON["when"],
-            "grid": {"type": ["array", "null"], "minItems": 1, "items": SCALAR,
-                     "description": "The choices the grid suggester tries (default: all)."},
-        },
-    },
-    "SearchSpace": {
-        "type": "object", "required": ["params"], "additionalProperties": False,
-        "description": "The parameters to suggest; see the README for every rule.",
-        "properties": {"params": {
-            "type": "array", "minItems": 1,
-            "items": {"oneOf": [ref("FloatParam"), ref("IntParam"), ref("CategoricalParam")],
-                      "discriminator": {"propertyName": "type", "mapping": {
-                          "float": "#/components/schemas/FloatParam", "int": "#/components/schemas/IntParam",
-                          "categorical": "#/components/schemas/CategoricalParam"}}}}},
-        "example": {"params": [{"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True}]},
-    },
 }
 
 
@@ -158,7 +98,7 @@ class StudyIn(Strict):
     name = fields.String(required=True, metadata={
         "description": "Unique; 1-256 printable characters (not only spaces), no '/' or '\\'.",
         "minLength": 1, "pattern": r"^[^/\\]+$", "example": "resnet-lr-sweep"})
-    space = fields.Dict(required=True, metadata={"openapi": ref("SearchSpace")})  # parsed by suggest_api.space
+    space = fields.Dict(required=True, metadata={"openapi": ref(SEARCH_SPACE)})  # parsed by suggest_api.space
     objective = fields.Nested(ObjectiveIn, required=True)
     suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
                               metadata={"openapi": {
@@ -199,7 +139,7 @@ class ReportIn(Strict):
 
 
 class NewTrialIn(Strict):
-    params = fields.Dict(keys=fields.String(), required=True, metadata={"openapi": ref("Params")})
+    params = fields.Dict(keys=fields.String(), required=True, metadata={"openapi": ref(PARAMS)})
     value = Number(load_default=None, allow_none=True)
     state = FinishedState(load_default=None, allow_none=True,
                           metadata={"openapi": nullable("FinishedState", default=None)})
@@ -255,7 +195,7 @@ class ReportOut(ma.Schema):
 class TrialOut(ma.Schema):
     number = fields.Integer(required=True)
     state = fields.Enum(TrialState, by_value=True, required=True, metadata={"openapi": ref("TrialState")})
-    params = fields.Dict(required=True, metadata={"openapi": ref("Params")})
+    params = fields.Dict(required=True, metadata={"openapi": ref(PARAMS)})
     value = fields.Float(required=True, allow_none=True)
     intermediate = fields.List(fields.Nested(ReportOut), required=True)
     created_at = Timestamp(required=True)
@@ -285,7 +225,7 @@ class CountsOut(ma.Schema):
 class StudyOut(ma.Schema):
     name = fields.String(required=True)
     # The space in canonical form: defaults omitted, numbers normalized.
-    space = fields.Method("dump_space", required=True, metadata={"openapi": ref("SearchSpace")})
+    space = fields.Method("dump_space", required=True, metadata={"openapi": ref(SEARCH_SPACE)})
     objective = fields.Method("dump_objective", required=True, metadata={"openapi": ref("Objective")})
     suggester = fields.Nested(PluginOut, required=True)
     pruner = fields.Nested(PluginOut, required=True, allow_none=True)

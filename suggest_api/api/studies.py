@@ -7,13 +7,14 @@ from typing import Any
 import flask
 from flask.views import MethodView
 
-from suggest_api import service
-from suggest_api.api.auth import principal
+from suggest_api.accounts import Role
+from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import STUDY_OUT, PageArgs, StudyIn, StudyOut, StudyPageOut
-from suggest_api.service import Reply, StudyDefinition
-from suggest_api.teams import Role
+from suggest_api.service import studies, trials
+from suggest_api.service.studies import Created, StudyDefinition
+from suggest_api.service.transactions import Answer
 
 blp = Blueprint("studies", __name__, url_prefix="/v1", description="Create, list, read and delete studies.")
 
@@ -39,12 +40,14 @@ class Studies(MethodView):
             suggester_options=body["suggester"]["options"], pruner_name=pruner.get("name"),
             pruner_options=pruner.get("options", {}), seed=body["seed"],
             heartbeat_timeout=body["heartbeat_timeout"], metadata=body["metadata"])
-        return respond(service.execute(
-            rt.sessions,
-            lambda s: service.create_study(s, who, definition, rt.settings.limits,
-                                           rt.settings.default_heartbeat_timeout),
-            lambda created: Reply(201 if created.created else 200, STUDY_OUT.dump(created.study)),
-            idempotency_key()))
+        def render(created: Created) -> Answer:
+            return Answer(201 if created.created else 200, STUDY_OUT.dump(created.study))
+
+        return respond(rt.transactions.answer(
+            lambda s: studies.create_study(s, who, definition, limits=rt.settings.limits,
+                                           default_heartbeat_timeout=rt.settings.default_heartbeat_timeout,
+                                           spaces=rt.spaces),
+            render, idempotency_key()))
 
     @blp.access(Role.READ)
     @blp.arguments(PageArgs, location="query")
@@ -52,9 +55,8 @@ class Studies(MethodView):
     @blp.response(200, StudyPageOut)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List your team's studies, oldest first; follow `next_cursor` for the next page"""
-        who = principal()
-        page = service.read(runtime().sessions,
-                            lambda s: service.list_studies(s, who, args["limit"], args["cursor"]))
+        rt, who = runtime(), principal()
+        page = rt.transactions.read(lambda s: studies.list_studies(s, who, args["limit"], args["cursor"], rt.spaces))
         return {"studies": page.items, "next_cursor": page.next_cursor}
 
 
@@ -66,9 +68,9 @@ class StudyItem(MethodView):
     @blp.alt_response(404, description="No such study.")
     def get(self, name: str) -> Any:
         """Read a study: definition, trial counts, best trial"""
-        who = principal()
-        service.reap(runtime().sessions, who, name)
-        return service.read(runtime().sessions, lambda s: service.get_study(s, who, name))
+        rt, who = runtime(), principal()
+        trials.reap(rt.transactions, who, name)
+        return rt.transactions.read(lambda s: studies.get_study(s, who, name, rt.spaces))
 
     @blp.access(Role.MEMBER)
     @blp.doc(operationId="delete_study")
@@ -77,5 +79,5 @@ class StudyItem(MethodView):
     def delete(self, name: str) -> flask.Response:
         """Delete a study and all its trials"""
         who = principal()
-        return respond(service.execute(runtime().sessions, lambda s: service.delete_study(s, who, name),
-                                       lambda _: Reply(204, None)))
+        return respond(runtime().transactions.answer(lambda s: studies.delete_study(s, who, name),
+                                                     lambda _: Answer(204, None)))

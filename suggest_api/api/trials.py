@@ -7,8 +7,8 @@ from typing import Any
 import flask
 from flask.views import MethodView
 
-from suggest_api import service
-from suggest_api.api.auth import principal
+from suggest_api.accounts import Role
+from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import (
@@ -28,8 +28,10 @@ from suggest_api.api.schemas import (
     TrialsIn,
 )
 from suggest_api.metrics import ASKED, TOLD
-from suggest_api.service import NewTrial, Reply
-from suggest_api.teams import Role
+from suggest_api.service import trials
+from suggest_api.service.asks import Asked, AskRequest
+from suggest_api.service.transactions import Answer
+from suggest_api.service.trials import NewTrial, Told
 
 blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
                 description="Ask for trials, tell their results, and read them back.")
@@ -62,15 +64,14 @@ class Ask(MethodView):
         and its number (for the random suggester), however many workers ask at once. A grid study
         near its end answers the points left, which may be fewer than `count`.
         """
-        rt, who = runtime(), principal()
+        rt, who, key = runtime(), principal(), idempotency_key()
 
-        def render(asked: service.Asked) -> Reply:
+        def render(asked: Asked) -> Answer:
             ASKED.labels(asked.suggester).inc(len(asked.trials))
-            return Reply(201, ASK_OUT.dump({"trials": asked.trials}))
+            return Answer(201, ASK_OUT.dump({"trials": asked.trials}))
 
-        return respond(service.ask_trials(rt.sessions, who, name, body["count"], body["client_id"],
-                                          rt.settings.limits, render, idempotency_key(), costly=rt.costly,
-                                          study_locks=rt.study_locks))
+        request = AskRequest(name, body["count"], body["client_id"])
+        return respond(rt.asks.ask(who, request, lambda create: rt.transactions.answer(create, render, key)))
 
 
 @blp.route("/tell")
@@ -86,16 +87,15 @@ class Tell(MethodView):
 
         Telling the same result twice is a no-op that answers the trial again.
         """
-        def render(told: service.Told) -> Reply:
+        def render(told: Told) -> Answer:
             if told.changed:
                 TOLD.labels(told.suggester, told.trial.state.value).inc()
-            return Reply(200, TRIAL_OUT.dump(told.trial))
+            return Answer(200, TRIAL_OUT.dump(told.trial))
 
         who = principal()
-        return respond(service.execute(
-            runtime().sessions,
-            lambda s: service.tell(s, who, name, body["number"], value=body["value"], state=body["state"],
-                                   metadata=body["metadata"]),
+        return respond(runtime().transactions.answer(
+            lambda s: trials.tell(s, who, name, body["number"], value=body["value"], state=body["state"],
+                                  metadata=body["metadata"]),
             render, idempotency_key()))
 
 
@@ -110,9 +110,9 @@ class Trials(MethodView):
         """Enqueue parameters to try next, or import finished trials (warm start)"""
         rt, who = runtime(), principal()
         items = [NewTrial(**item) for item in body["trials"]]
-        return respond(service.execute(
-            rt.sessions, lambda s: service.add_trials(s, who, name, items, rt.settings.limits),
-            lambda added: Reply(201, ADDED_OUT.dump(added)), idempotency_key()))
+        return respond(rt.transactions.answer(
+            lambda s: trials.add_trials(s, who, name, items, limits=rt.settings.limits, spaces=rt.spaces),
+            lambda added: Answer(201, ADDED_OUT.dump(added)), idempotency_key()))
 
     @blp.access(Role.READ)
     @blp.arguments(TrialPageArgs, location="query")
@@ -121,10 +121,10 @@ class Trials(MethodView):
     @blp.alt_response(404, description="No such study.")
     def get(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """List a study's trials by number, optionally by state; follow `next_cursor`"""
-        who = principal()
-        service.reap(runtime().sessions, who, name)
-        page = service.read(runtime().sessions,
-                            lambda s: service.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]))
+        rt, who = runtime(), principal()
+        trials.reap(rt.transactions, who, name)
+        page = rt.transactions.read(
+            lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]))
         return {"trials": page.items, "next_cursor": page.next_cursor}
 
 
@@ -136,9 +136,9 @@ class TrialItem(MethodView):
     @blp.alt_response(404, description="No such study or trial.")
     def get(self, name: str, number: int) -> Any:
         """Read one trial"""
-        who = principal()
-        service.reap(runtime().sessions, who, name)
-        return service.read(runtime().sessions, lambda s: service.get_trial(s, who, name, number))
+        rt, who = runtime(), principal()
+        trials.reap(rt.transactions, who, name)
+        return rt.transactions.read(lambda s: trials.get_trial(s, who, name, number))
 
 
 @blp.route("/trials/<int:number>/heartbeat")
@@ -151,8 +151,8 @@ class Heartbeat(MethodView):
     def post(self, name: str, number: int) -> flask.Response:
         """Keep a running trial alive (otherwise it is failed as stale after the study's heartbeat_timeout)"""
         who = principal()
-        return respond(service.execute(runtime().sessions, lambda s: service.heartbeat(s, who, name, number),
-                                       lambda trial: Reply(200, TRIAL_OUT.dump(trial))))
+        return respond(runtime().transactions.answer(lambda s: trials.heartbeat(s, who, name, number),
+                                                     lambda trial: Answer(200, TRIAL_OUT.dump(trial))))
 
 
 @blp.route("/trials/<int:number>/report")
@@ -166,9 +166,9 @@ class ReportValue(MethodView):
     def post(self, body: dict[str, Any], name: str, number: int) -> flask.Response:
         """Report an intermediate value; the answer says whether to stop (prune) the trial"""
         who = principal()
-        return respond(service.execute(
-            runtime().sessions, lambda s: service.report(s, who, name, number, body["step"], body["value"]),
-            lambda reported: Reply(200, REPORTED_OUT.dump(reported))))
+        return respond(runtime().transactions.answer(
+            lambda s: trials.report(s, who, name, number, body["step"], body["value"]),
+            lambda reported: Answer(200, REPORTED_OUT.dump(reported))))
 
 
 @blp.route("/best")
@@ -179,6 +179,6 @@ class Best(MethodView):
     @blp.alt_response(404, description="No such study, or no completed trial yet.")
     def get(self, name: str) -> Any:
         """The best completed trial"""
-        who = principal()
-        service.reap(runtime().sessions, who, name)
-        return service.read(runtime().sessions, lambda s: service.best(s, who, name))
+        rt, who = runtime(), principal()
+        trials.reap(rt.transactions, who, name)
+        return rt.transactions.read(lambda s: trials.best(s, who, name))

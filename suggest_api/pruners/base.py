@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from suggest_api.trials import Goal, Trial
+from suggest_api.domain import Goal, Trial
 
 
 class Pruner(Protocol):

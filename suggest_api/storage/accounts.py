@@ -1,36 +1,16 @@
-"""Queries about teams, API keys and the audit trail. Rows become domain values here."""
+"""Team, API-key and audit rows: found, created, changed, listed. Rows become account values here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from suggest_api.accounts import QUOTA_NAMES, AuditEvent, KeyInfo, NewKey, Role, TrialAudit
+from suggest_api.storage.database import storable
 from suggest_api.storage.models import ApiKeyRow, AuditRow, Base, StudyRow, TeamRow, TrialRow
-from suggest_api.storage.repository import storable
-from suggest_api.teams import AuditEvent, KeyInfo, Role, TrialAudit
-
-
-def find_team(session: Session, name: str, *, lock: bool = False) -> TeamRow | None:
-    if not storable(name):
-        return None
-    query = select(TeamRow).where(TeamRow.name == name)
-    if lock:
-        query = query.with_for_update(key_share=True)
-    return session.scalars(query).one_or_none()
-
-
-def lock_team(session: Session, team_id: int) -> TeamRow:
-    """The team's row under a lock that makes its study creations take turns (PostgreSQL: FOR NO KEY
-    UPDATE, which leaves foreign-key checks of trial and study inserts free; SQLite: BEGIN IMMEDIATE)."""
-    return session.scalars(select(TeamRow).where(TeamRow.id == team_id).with_for_update(key_share=True)).one()
-
-
-def list_teams(session: Session) -> Sequence[TeamRow]:
-    return session.scalars(select(TeamRow).order_by(TeamRow.id)).all()
 
 
 @dataclass(frozen=True)
@@ -50,6 +30,50 @@ class KeyRef:
     role: str
     revoked_at: datetime | None
     team: TeamRef
+
+
+def _team_ref(row: TeamRow) -> TeamRef:
+    return TeamRef(row.id, row.name, row.max_studies, row.max_running_trials, row.max_trials_per_ask)
+
+
+def find_team(session: Session, name: str, *, lock: bool = False) -> TeamRef | None:
+    if not storable(name):
+        return None
+    query = select(TeamRow).where(TeamRow.name == name)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    row = session.scalars(query).one_or_none()
+    return _team_ref(row) if row is not None else None
+
+
+def lock_team(session: Session, team_id: int) -> None:
+    """Take the team's row lock, which makes its study creations take turns (PostgreSQL: FOR NO KEY
+    UPDATE, which leaves foreign-key checks of trial and study inserts free; SQLite: BEGIN IMMEDIATE)."""
+    session.scalars(select(TeamRow.id).where(TeamRow.id == team_id).with_for_update(key_share=True)).one()
+
+
+def list_teams(session: Session) -> list[TeamRef]:
+    return [_team_ref(row) for row in session.scalars(select(TeamRow).order_by(TeamRow.id))]
+
+
+def insert_team(session: Session, name: str, at: datetime, quotas: dict[str, int | None]) -> TeamRef:
+    """A new team; a concurrent create of the same name fails here (IntegrityError)."""
+    row = TeamRow(name=name, created_at=at, **quotas)
+    session.add(row)
+    session.flush()
+    return _team_ref(row)
+
+
+def set_quotas(session: Session, team_id: int, quotas: dict[str, int | None]) -> TeamRef:
+    """Set the named quotas (None: the service's default); the others stay as they are."""
+    unknown = set(quotas) - set(QUOTA_NAMES)
+    if unknown:
+        raise ValueError(f"not quotas: {sorted(unknown)}")
+    row = session.get_one(TeamRow, team_id)
+    for name, value in quotas.items():
+        setattr(row, name, value)
+    session.flush()
+    return _team_ref(row)
 
 
 # Every request reads one of these (Core statements built once: the ORM would double the lookup's cost).
@@ -74,22 +98,32 @@ def key_ref(session: Session, key_id: str) -> KeyRef | None:
     return KeyRef(row[0], row[1], row[2], TeamRef(*row[3:])) if row is not None else None
 
 
-def find_key(session: Session, team_id: int, key_id: str, *, lock: bool = False) -> ApiKeyRow | None:
+def lock_key(session: Session, team_id: int, key_id: str) -> KeyInfo | None:
+    """A key of the team, under its row lock (a revoke takes it, so two revokes take turns)."""
     if not storable(key_id):
         return None
-    query = select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.key_id == key_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    query = select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.key_id == key_id).with_for_update()
+    row = session.scalars(query).one_or_none()
+    return _key_info(row) if row is not None else None
+
+
+def insert_key(session: Session, team_id: int, new: NewKey, role: Role, label: str | None, actor: str | None,
+               at: datetime) -> KeyInfo:
+    """Store a key's id and digest (never the key)."""
+    row = ApiKeyRow(key_id=new.key_id, digest=new.digest, team_id=team_id, role=role.value, label=label,
+                    created_at=at, created_by=actor)
+    session.add(row)
+    session.flush()
+    return _key_info(row)
 
 
 def page_keys(session: Session, team_id: int, after: int, limit: int) -> list[tuple[int, KeyInfo]]:
     rows = session.scalars(select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.id > after)
                            .order_by(ApiKeyRow.id).limit(limit)).all()
-    return [(row.id, key_info(row)) for row in rows]
+    return [(row.id, _key_info(row)) for row in rows]
 
 
-def key_info(row: ApiKeyRow) -> KeyInfo:
+def _key_info(row: ApiKeyRow) -> KeyInfo:
     return KeyInfo(key_id=row.key_id, role=Role(row.role), label=row.label, created_at=row.created_at,
                    created_by=row.created_by, revoked_at=row.revoked_at, revoked_by=row.revoked_by)
 
@@ -104,8 +138,22 @@ def page_audit(session: Session, team_id: int, after: int, limit: int) -> list[t
     return [(row.id, AuditEvent(at=row.at, actor=row.actor, action=row.action, target=row.target)) for row in rows]
 
 
-def count_studies(session: Session, team_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(StudyRow).where(StudyRow.team_id == team_id)) or 0
+@dataclass(frozen=True)
+class StudyHeader:
+    """Who created a study, and when: the top of its audit trail."""
+
+    id: int
+    name: str
+    created_by: str | None
+    created_at: datetime
+
+
+def study_header(session: Session, team_id: int, name: str) -> StudyHeader | None:
+    if not storable(name):
+        return None
+    row = session.execute(select(StudyRow.id, StudyRow.name, StudyRow.created_by, StudyRow.created_at)
+                          .where(StudyRow.team_id == team_id, StudyRow.name == name)).one_or_none()
+    return StudyHeader(*row) if row is not None else None
 
 
 def page_trial_audit(session: Session, study_id: int, after: int, limit: int) -> list[TrialAudit]:
@@ -117,6 +165,11 @@ def page_trial_audit(session: Session, study_id: int, after: int, limit: int) ->
                        finished_at=r.finished_at, told_by=r.told_by) for r in rows]
 
 
-def revoke(session: Session, row: ApiKeyRow, actor: str | None, at: datetime) -> None:
-    session.execute(update(ApiKeyRow).where(ApiKeyRow.id == row.id, ApiKeyRow.revoked_at.is_(None))
-                    .values(revoked_at=at, revoked_by=actor))
+def revoke(session: Session, team_id: int, key_id: str, actor: str | None, at: datetime) -> KeyInfo:
+    """Mark the key revoked (unless it is already) and read it back."""
+    session.execute(update(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.key_id == key_id,
+                                            ApiKeyRow.revoked_at.is_(None))
+                    .values(revoked_at=at, revoked_by=actor).execution_options(synchronize_session=False))
+    row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.team_id == team_id, ApiKeyRow.key_id == key_id)
+                          .execution_options(populate_existing=True)).one()
+    return _key_info(row)

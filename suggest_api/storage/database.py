@@ -44,6 +44,11 @@ MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT_S = 5
 
 
+def storable(text: str) -> bool:
+    """Whether a name from a URL can be looked up: PostgreSQL refuses NUL in text, and no stored name has one."""
+    return "\x00" not in text
+
+
 def normalize_url(url: str) -> str:
     """Accept the URLs people paste (`postgres://`, `postgresql://`) and use psycopg 3 for them."""
     for prefix in ("postgres://", "postgresql://"):

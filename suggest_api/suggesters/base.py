@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from suggest_api.config import Limits
+from suggest_api.domain import Goal, Trial
 from suggest_api.space import SearchSpace
-from suggest_api.trials import Goal, Trial
 
 
 def trial_rng(seed: int, number: int) -> np.random.Generator:
@@ -68,7 +68,7 @@ class Suggester(Protocol):
     def needs_history(self) -> bool: ...
 
     #: True when a suggestion may take long (a model fit): it then runs in a model-fit process, under
-    #: the worker's limit on concurrent fits and a time budget (see suggest_api/model_fits.py).
+    #: the worker's limit on concurrent fits and a time budget (see suggest_api/service/model_fits.py).
     @property
     def costly(self) -> bool: ...
 

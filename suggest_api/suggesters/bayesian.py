@@ -44,6 +44,7 @@ from marshmallow import fields, validate
 from scipy.stats import qmc
 
 from suggest_api.config import Limits
+from suggest_api.domain import STALE_REASON, Goal, Trial, TrialState
 from suggest_api.errors import InvalidInput, InvalidParams
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.acquisition import (
@@ -57,7 +58,6 @@ from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.gaussian_process import GaussianProcess, fit_hyperparameters
 from suggest_api.suggesters.sobol import sobol_points
 from suggest_api.suggesters.warping import CubeGeometry, OutputWarp
-from suggest_api.trials import STALE_REASON, Goal, Trial, TrialState
 
 Array = npt.NDArray[np.float64]
 

@@ -3,7 +3,7 @@
 No generation is ever waited for: the population is simply the best `population_size` completed trials at
 the moment of the ask (so the best ones always stay parents: elitism), derived from the history each time,
 so nothing is stored between asks. Until a first population exists the study's Sobol sequence is sampled.
-Children are bred in the unit cube of `space.py`: tournament selection, uniform crossover of categoricals
+Children are bred in the unit cube of `suggest_api.space`: tournament selection, uniform crossover of categoricals
 and BLX-alpha blending of numbers, then Gaussian mutation (numbers) or resampling (categoricals). A child
 equal to any existing trial (running ones and earlier children of the same ask included) is bred again,
 then replaced by an untried point; only a used-up discrete space yields a repeat.
@@ -22,12 +22,12 @@ import numpy as np
 from marshmallow import fields, validate
 
 from suggest_api.config import Limits
+from suggest_api.domain import Goal, Trial, TrialState
 from suggest_api.errors import InvalidInput, InvalidParams
 from suggest_api.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, Unit, Value
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.grid_points import GridPoints
 from suggest_api.suggesters.sobol import sobol_points
-from suggest_api.trials import Goal, Trial, TrialState
 
 #: Tournament size unless the study chooses one (capped by a smaller population).
 DEFAULT_TOURNAMENT = 3

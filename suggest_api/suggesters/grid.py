@@ -29,12 +29,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from suggest_api.config import Limits
+from suggest_api.domain import Trial, TrialState
 from suggest_api.errors import GridExhausted, InvalidInput
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.grid_points import GridPoints
 from suggest_api.suggesters.permutation import SeededPermutation
-from suggest_api.trials import Trial, TrialState
 
 #: How many of the params with the most values a too-large grid's message names.
 _CONTRIBUTORS_SHOWN = 3

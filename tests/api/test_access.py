@@ -27,14 +27,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from suggest_api.api.auth import PUBLIC, declare, declared
+from suggest_api.accounts import KEY_PREFIX, Role, parse_key
+from suggest_api.api.access import PUBLIC, declare, declared
 from suggest_api.app import create_app
 from suggest_api.config import Settings
 from suggest_api.logs import JsonFormatter
 from suggest_api.logs import configure as configure_logging
 from suggest_api.storage.database import transaction
 from suggest_api.storage.models import ApiKeyRow, Base
-from suggest_api.teams import KEY_PREFIX, Role, parse_key
 from tests.api.helpers import assert_problem, study_body
 from tests.teams import TeamKeys, bearer, make_key, revoke
 

@@ -14,11 +14,10 @@ import flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from suggest_api.storage import accounts
-from suggest_api.storage import repository as repo
+from suggest_api.accounts import DEFAULT_TEAM
+from suggest_api.storage import accounts, studies, trials
 from suggest_api.storage.database import database_now, transaction
 from suggest_api.storage.models import TrialRow
-from suggest_api.teams import DEFAULT_TEAM
 from tests.api.helpers import ask, assert_problem, create, tell
 
 
@@ -85,7 +84,7 @@ def test_each_trial_expires_exactly_once_when_many_workers_reap_at_once(app: fla
     with transaction(sessions, write=False) as session:
         team = accounts.find_team(session, DEFAULT_TEAM)
         assert team is not None
-        study = repo.find_study_ref(session, team.id, "s")
+        study = studies.find_ref(session, team.id, "s")
     assert study is not None
     barrier = threading.Barrier(8)
     reaped: list[int] = []
@@ -93,7 +92,7 @@ def test_each_trial_expires_exactly_once_when_many_workers_reap_at_once(app: fla
     def reaper() -> None:
         barrier.wait(timeout=10)
         with transaction(sessions, write=True) as session:
-            reaped.append(repo.reap_expired(session, study, database_now(session)))
+            reaped.append(trials.reap_expired(session, study, database_now(session)))
 
     run_all([reaper] * 8)
     assert len(reaped) == 8 and sum(reaped) == 20

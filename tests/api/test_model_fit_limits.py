@@ -25,7 +25,7 @@ def test_a_worker_without_a_free_fit_slot_answers_503_and_cheap_asks_go_on(app: 
     client = app.test_client()
     create(client, "costly", suggester=BAYESIAN)
     create(client, "cheap")
-    fits = app.extensions["suggest_api"].costly.fits
+    fits = app.extensions["suggest_api"].asks.fits
     with fits.reserve(), fits.reserve():  # both of this worker's slots busy
         busy = client.post("/v1/studies/costly/ask", json={"count": 1})
         assert_problem(busy, 503)

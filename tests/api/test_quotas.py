@@ -22,12 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from suggest_api import access
+from suggest_api.accounts import Role, parse_key
 from suggest_api.app import create_app
 from suggest_api.config import Settings
+from suggest_api.service import accounts
 from suggest_api.storage.database import transaction
 from suggest_api.storage.models import StudyRow, TrialRow
-from suggest_api.teams import Role, parse_key
 from tests.api.helpers import assert_problem, study_body
 from tests.teams import TeamKeys, make_team_with_keys
 
@@ -49,7 +49,7 @@ def as_key(app: flask.Flask, key: str) -> FlaskClient:
 def set_quotas(app: flask.Flask, team: str, **change: int) -> None:
     """What `suggest-api teams set-quota` does; 0 resets a quota to the service's default."""
     with transaction(app.extensions["suggest_api"].sessions, write=True) as session:
-        access.set_quotas(session, team, access.QuotaChange(**change))
+        accounts.set_quotas(session, team, accounts.QuotaChange(**change))
 
 
 def create(client: FlaskClient, name: str, **overrides: Any) -> TestResponse:
@@ -254,7 +254,7 @@ def test_a_quota_change_applies_on_the_next_request_and_0_restores_the_default(
 def test_quotas_changed_together_leave_the_others_alone(small_defaults: flask.Flask) -> None:
     app = small_defaults
     keys = make_team_with_keys(app.extensions["suggest_api"].sessions, "alpha",
-                               access.QuotaChange(max_studies=9, max_running_trials=8, max_trials_per_ask=7))
+                               accounts.QuotaChange(max_studies=9, max_running_trials=8, max_trials_per_ask=7))
     member = as_key(app, keys.member)
     assert team(member)["quotas"] == {"max_studies": 9, "max_running_trials": 8, "max_trials_per_ask": 7}
     set_quotas(app, "alpha", max_running_trials=0)  # None for the others: unchanged

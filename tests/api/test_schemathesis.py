@@ -50,11 +50,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.engine import make_url
 
+from suggest_api.accounts import parse_key
 from suggest_api.app import create_app
 from suggest_api.config import Settings
 from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
-from suggest_api.teams import parse_key
 from tests.api.helpers import SPACE, ask, create, study_body, tell
 from tests.teams import TeamKeys, make_team_with_keys
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from suggest_api.api import problems
 from suggest_api.config import Settings
-from suggest_api.storage import repository as repo
+from suggest_api.storage import idempotency
 from suggest_api.storage.database import MAX_ATTEMPTS, database_now, make_engine, retrying, transaction
 from suggest_api.storage.models import IdempotencyRow, TrialRow
 from tests.api.helpers import create
@@ -94,9 +94,9 @@ def test_expired_keys_are_purged_a_batch_at_a_time(app: flask.Flask) -> None:
         session.add(IdempotencyRow(scope="POST /x", key="fresh", fingerprint="f", status=201, body=None,
                                    created_at=now))
     with transaction(sessions, write=True) as session:
-        assert repo.purge_idempotency(session, now - timedelta(hours=1), 3) == 3
+        assert idempotency.purge(session, now - timedelta(hours=1), 3) == 3
     with transaction(sessions, write=True) as session:
-        assert repo.purge_idempotency(session, now - timedelta(hours=1), 3) == 2
+        assert idempotency.purge(session, now - timedelta(hours=1), 3) == 2
     with transaction(sessions, write=False) as session:
         assert list(session.scalars(select(IdempotencyRow.key))) == ["fresh"]
         assert session.scalar(select(func.count()).select_from(TrialRow)) == 0

@@ -74,7 +74,7 @@ class Secured:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    from suggest_api import access
+    from suggest_api.service import accounts
     from suggest_api.storage.database import make_engine, make_sessions
     from suggest_api.storage.migrate import upgrade
     from tests.teams import make_team_with_keys
@@ -92,7 +92,7 @@ def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         alpha = make_team_with_keys(sessions, f"alpha-{suffix}")
         beta = make_team_with_keys(sessions, f"beta-{suffix}")
         capped = make_team_with_keys(sessions, f"capped-{suffix}",
-                                     access.QuotaChange(max_studies=1, max_running_trials=1))
+                                     accounts.QuotaChange(max_studies=1, max_running_trials=1))
     finally:
         engine.dispose()
     started: list[Server] = []

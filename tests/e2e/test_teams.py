@@ -28,12 +28,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from suggest_api import access
+from suggest_api.accounts import KEY_PATTERN, Role, parse_key
 from suggest_api.config import Limits, Settings
+from suggest_api.service import accounts
+from suggest_api.service.transactions import Transactions
 from suggest_api.storage.database import make_engine, make_sessions, transaction
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import StudyRow, TeamRow, TrialRow
-from suggest_api.teams import KEY_PATTERN, Role, parse_key
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
 from tests.servers import (
     HTTP_TIMEOUT_S,
@@ -246,8 +247,8 @@ def test_cli_makes_a_team_and_a_working_key_on_postgres(database_url: str, tmp_p
     assert KEY_PATTERN.match(key), key
     settings = Settings(database_url=database_url, auth="required")
     with sessions_on(database_url) as sessions, transaction(sessions, write=False) as session:
-        who = access.authenticate(sessions, settings, f"Bearer {key}")
-        infos = access.list_team_keys(session, "pg-team")
+        who = accounts.authenticate(Transactions(sessions), settings, f"Bearer {key}")
+        infos = accounts.list_team_keys(session, "pg-team")
     assert (who.team_name, who.role.value, who.quotas.max_studies) == ("pg-team", "member", 2)
     assert [(i.key_id, i.role.value, i.created_by) for i in infos] == [(key_id_of(key), "member", "cli")]
 
@@ -259,7 +260,7 @@ def test_cli_teams_create_losing_a_race_says_so_in_one_line(database_url: str, t
     one-line `suggest-api: ... exists already` as when the team existed before, not a traceback."""
     raced = create_team_while_another_commits(database_url, tmp_path, "pg-race")
     with sessions_on(database_url) as sessions, transaction(sessions, write=False) as session:
-        teams = [team.name for team in access.list_teams(session) if team.name != "default"]
+        teams = [team.name for team in accounts.list_teams(session) if team.name != "default"]
     assert teams == ["pg-race"], teams
     stderr = cli_failed(raced)
     assert "Traceback" not in stderr and stderr.startswith("suggest-api: ") and len(stderr.splitlines()) == 1, stderr
@@ -271,7 +272,7 @@ def create_team_while_another_commits(database_url: str, workdir: Path, name: st
     index for our uncommitted row, which we commit once PostgreSQL shows the CLI waiting on that lock."""
     with sessions_on(database_url) as sessions:
         with transaction(sessions, write=True) as session:
-            access.create_team(session, name, Limits(), access.QuotaChange())
+            accounts.create_team(session, name, Limits(), accounts.QuotaChange())
             session.flush()
             racing = subprocess.Popen([SUGGEST_API, "teams", "create", name, "--database-url", database_url],
                                       cwd=workdir, env=server_environment(workdir), stdout=subprocess.PIPE,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from suggest_api.domain import Goal, Trial, TrialState
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters import gaussian_process
 from suggest_api.suggesters.acquisition import LogExpectedImprovement, local_search, maximize
@@ -24,7 +25,6 @@ from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.bayesian import BayesianOptions, BayesianSuggester
 from suggest_api.suggesters.gaussian_process import GaussianProcess, Hyperparameters, fit_hyperparameters
 from suggest_api.suggesters.warping import CubeGeometry
-from suggest_api.trials import Goal, Trial, TrialState
 from tests.spaces import TRAINING_SPACE
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

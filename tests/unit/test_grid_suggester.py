@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suggest_api.config import Limits
+from suggest_api.domain import Goal, PluginRef, Trial, TrialState
 from suggest_api.errors import GridExhausted, InvalidInput
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
@@ -21,7 +22,6 @@ from suggest_api.suggesters.grid import GridSuggester
 from suggest_api.suggesters.grid_points import GridPoints, spaced
 from suggest_api.suggesters.permutation import SeededPermutation
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Trial, TrialState
 
 NOW = datetime(2024, 1, 1)
 

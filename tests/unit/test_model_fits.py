@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from suggest_api.domain import Goal, PluginRef, Trial, TrialState
 from suggest_api.errors import GridExhausted, ModelBusy, SuggestError, Unavailable
-from suggest_api.model_fits import ModelFitFailed, ModelFits, stop_idle_helpers
+from suggest_api.service.model_fits import ModelFitFailed, ModelFits, stop_idle_helpers
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Trial, TrialState
 from tests.spaces import TRAINING_SPACE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +183,7 @@ def first_line(process: subprocess.Popen[str]) -> dict[str, str]:
 def test_a_killed_parent_leaves_no_helper_behind() -> None:
     with run_script("""
         import time
-        from suggest_api.model_fits import ModelFits
+        from suggest_api.service.model_fits import ModelFits
         from tests.unit.test_model_fits import BAYESIAN, history, request
 
         with ModelFits(1, 5.0).reserve() as fitter:
@@ -202,8 +202,8 @@ def test_a_forked_child_neither_uses_nor_stops_its_parents_helpers() -> None:
     """A gunicorn worker forked from a process that had helpers: they are its parent's, not its own."""
     with run_script("""
         import os, sys
-        from suggest_api import model_fits
-        from suggest_api.model_fits import ModelFits
+        from suggest_api.service import model_fits
+        from suggest_api.service.model_fits import ModelFits
 
         fits = ModelFits(1, 5.0)
         with fits.reserve() as fitter:

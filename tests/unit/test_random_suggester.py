@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from suggest_api.domain import Goal, PluginRef
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.random import RandomSuggester
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef
 from tests.spaces import TRAINING_SPACE
 
 SPACE = TRAINING_SPACE

@@ -79,6 +79,8 @@ REFUSALS: list[tuple[str, object, str, str, Limits | None]] = [
     # types and keys
     ("type-missing", one({"name": "x", "low": 0, "high": 1}), "params[0].type", "missing", None),
     ("type-unknown", one({**F, "type": "double"}), "params[0].type", "'categorical'", None),
+    ("type-an-object", one({**F, "type": {"float": 1}}), "params[0].type", "is unknown", None),
+    ("type-a-list", one({**F, "type": ["float"]}), "params[0].type", "is unknown", None),
     ("unknown-key", one({**F, "choices": [1]}), "params[0].choices", "allowed keys are", None),
     ("unknown-key-categorical", one({**C, "low": 0}), "params[0].low", "allowed keys are", None),
     # bounds

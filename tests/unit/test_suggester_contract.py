@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from suggest_api.domain import Goal, PluginRef, Trial, TrialState
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest, trial_rng
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Trial, TrialState
 from tests.spaces import TRAINING_SPACE
 
 SPACES = {

@@ -1,4 +1,4 @@
-"""Who may call: authenticating a key, managing teams and keys, reading the audit trail.
+"""Accounts: authenticating a key, managing teams and keys, reading the audit trail.
 
 Authentication reads the key's row on every request (one indexed query joined with its team), so a
 revoked key is refused on its very next request on every worker and replica, and a quota an
@@ -8,20 +8,13 @@ operator changes applies at once. No worker caches a key.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from suggest_api.config import Limits, Settings
-from suggest_api.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from suggest_api.names import check_name
-from suggest_api.paging import Page, cut, decode_cursor
-from suggest_api.storage import accounts, repository
-from suggest_api.storage.database import database_now, transaction
-from suggest_api.storage.models import ApiKeyRow, TeamRow
-from suggest_api.teams import (
+from suggest_api.accounts import (
     CLI_ACTOR,
     DEFAULT_TEAM,
     AuditEvent,
@@ -34,13 +27,22 @@ from suggest_api.teams import (
     generate_key,
     parse_key,
 )
+from suggest_api.config import Limits, Settings
+from suggest_api.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from suggest_api.names import check_name
+from suggest_api.paging import Page, cut, decode_cursor
+from suggest_api.service.lookup import no_study
+from suggest_api.service.transactions import Transactions
+from suggest_api.storage import accounts, studies
+from suggest_api.storage.accounts import TeamRef
+from suggest_api.storage.database import database_now
 
 BEARER = "bearer "
 HOW_TO_AUTHENTICATE = ("send `Authorization: Bearer <key>` with a key of your team "
                        "(an operator makes one with `suggest-api keys create --team TEAM --role member`)")
 
 
-def quotas_of(team: TeamRow | accounts.TeamRef, settings: Settings) -> Quotas:
+def quotas_of(team: TeamRef, settings: Settings) -> Quotas:
     return Quotas(
         max_studies=team.max_studies if team.max_studies is not None else settings.quota_max_studies,
         max_running_trials=(team.max_running_trials if team.max_running_trials is not None
@@ -49,7 +51,7 @@ def quotas_of(team: TeamRow | accounts.TeamRef, settings: Settings) -> Quotas:
                             else settings.quota_max_trials_per_ask))
 
 
-def authenticate(sessions: sessionmaker[Session], settings: Settings, authorization: str | None) -> Principal:
+def authenticate(transactions: Transactions, settings: Settings, authorization: str | None) -> Principal:
     """The caller of a request with this Authorization header, or Unauthorized saying what to send."""
     if authorization is None:
         raise Unauthorized(f"this endpoint needs an API key: {HOW_TO_AUTHENTICATE}")
@@ -60,8 +62,7 @@ def authenticate(sessions: sessionmaker[Session], settings: Settings, authorizat
     if key_id is None:
         raise Unauthorized("the bearer token is not an API key of this service (they start with `sapi_`); "
                            + HOW_TO_AUTHENTICATE)
-    with transaction(sessions, write=False) as session:
-        row = accounts.key_ref(session, key_id)
+    row = transactions.read(lambda session: accounts.key_ref(session, key_id))
     if row is None or not hmac.compare_digest(row.digest, digest(key)):
         raise Unauthorized("this API key is not valid here; check that it was copied whole")
     team = row.team
@@ -71,24 +72,15 @@ def authenticate(sessions: sessionmaker[Session], settings: Settings, authorizat
                      quotas=quotas_of(team, settings))
 
 
-def implicit_principal(sessions: sessionmaker[Session], settings: Settings) -> Principal:
+def implicit_principal(transactions: Transactions, settings: Settings) -> Principal:
     """SUGGEST_AUTH=off: every request acts as an admin of the team "default" (made on first use)."""
-    team = _read_team(sessions, DEFAULT_TEAM)
+    team = transactions.read(lambda session: accounts.team_ref(session, DEFAULT_TEAM))
     if team is None:
-        try:
-            with transaction(sessions, write=True) as session:
-                session.add(TeamRow(name=DEFAULT_TEAM, created_at=database_now(session)))
-        except IntegrityError:
-            pass  # another worker made it first
-        team = _read_team(sessions, DEFAULT_TEAM)
-        assert team is not None
+        # Another worker may make it at the same moment: the loser's retry finds the winner's.
+        team = transactions.write(lambda session: accounts.team_ref(session, DEFAULT_TEAM) or accounts.insert_team(
+            session, DEFAULT_TEAM, database_now(session), {}))
     return Principal(team_id=team.id, team_name=team.name, role=Role.ADMIN, key_id=None,
                      quotas=quotas_of(team, settings))
-
-
-def _read_team(sessions: sessionmaker[Session], name: str) -> accounts.TeamRef | None:
-    with transaction(sessions, write=False) as session:
-        return accounts.team_ref(session, name)
 
 
 # --- teams (the command line: a service-wide operator) -----------------------------------------
@@ -102,43 +94,47 @@ class QuotaChange:
     max_trials_per_ask: int | None = None
 
 
-def create_team(session: Session, name: str, limits: Limits, quotas: QuotaChange) -> TeamRow:
+def create_team(session: Session, name: str, limits: Limits, quotas: QuotaChange) -> TeamRef:
     check_name("team", name, limits)
     if accounts.find_team(session, name) is not None:
         raise Conflict(f"a team named {name!r} exists already")
-    team = TeamRow(name=name, created_at=database_now(session))
-    session.add(team)
-    _apply(team, quotas)
     try:
-        session.flush()
+        return accounts.insert_team(session, name, database_now(session), _quota_columns(quotas))
     except IntegrityError:  # a concurrent create of the same name committed first
         raise Conflict(f"a team named {name!r} exists already") from None
-    return team
 
 
-def set_quotas(session: Session, name: str, quotas: QuotaChange) -> TeamRow:
-    team = _team(session, name, lock=True)
-    _apply(team, quotas)
-    session.flush()
-    return team
+def set_quotas(session: Session, name: str, quotas: QuotaChange) -> TeamRef:
+    return accounts.set_quotas(session, _team(session, name, lock=True).id, _quota_columns(quotas))
 
 
-def _apply(team: TeamRow, quotas: QuotaChange) -> None:
-    for field in ("max_studies", "max_running_trials", "max_trials_per_ask"):
-        value = getattr(quotas, field)
+def _quota_columns(quotas: QuotaChange) -> dict[str, int | None]:
+    """The quotas to set, as stored: 0 becomes None (the service's default); those not given are left out."""
+    columns: dict[str, int | None] = {}
+    for field in fields(quotas):
+        value = getattr(quotas, field.name)
         if value is None:
             continue
         if value < 0:
-            raise InvalidInput(f"{field} must be 0 (the service's default) or more",
-                               errors={field: ["must be 0 or more"]})
-        setattr(team, field, value or None)
+            raise InvalidInput(f"{field.name} must be 0 (the service's default) or more",
+                               errors={field.name: ["must be 0 or more"]})
+        columns[field.name] = value or None
+    return columns
 
 
-def _team(session: Session, name: str, *, lock: bool = False) -> TeamRow:
+def _team(session: Session, name: str, *, lock: bool = False) -> TeamRef:
     team = accounts.find_team(session, name, lock=lock)
     if team is None:
         raise NotFound(f"no team named {name!r}; create it with `suggest-api teams create {name}`")
     return team
+
+
+def list_teams(session: Session) -> list[TeamRef]:
+    return accounts.list_teams(session)
+
+
+def count_studies(session: Session, who: Principal) -> int:
+    return studies.count(session, who.team_id)
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -155,12 +151,9 @@ def create_key(session: Session, team_id: int, role: Role, label: str | None, ac
         check_name("label", label, limits)
     new = generate_key()
     now = database_now(session)
-    row = ApiKeyRow(key_id=new.key_id, digest=new.digest, team_id=team_id, role=role.value, label=label,
-                    created_at=now, created_by=actor)
-    session.add(row)
+    info = accounts.insert_key(session, team_id, new, role, label, actor, now)
     accounts.record(session, team_id, actor, "key.created", f"{new.key_id} ({role.value})", now)
-    session.flush()
-    return CreatedKey(accounts.key_info(row), new.secret)
+    return CreatedKey(info, new.secret)
 
 
 def create_key_for_team(session: Session, team_name: str, role: Role, label: str | None,
@@ -176,16 +169,14 @@ def list_keys(session: Session, who: Principal, limit: int, cursor: str | None) 
 
 def revoke_key(session: Session, team_id: int, key_id: str, actor: str | None) -> KeyInfo:
     """Revoke a key of the team. Revoking a revoked key answers it again (a retry is harmless)."""
-    row = accounts.find_key(session, team_id, key_id, lock=True)
-    if row is None:
+    info = accounts.lock_key(session, team_id, key_id)
+    if info is None:
         raise NotFound(f"no API key {key_id!r} in your team; GET /v1/keys lists them")
-    if row.revoked_at is None:
+    if info.revoked_at is None:
         now = database_now(session)
-        accounts.revoke(session, row, actor, now)
+        info = accounts.revoke(session, team_id, key_id, actor, now)
         accounts.record(session, team_id, actor, "key.revoked", key_id, now)
-        session.flush()
-        session.refresh(row)
-    return accounts.key_info(row)
+    return info
 
 
 def revoke_any_key(session: Session, key_id: str) -> KeyInfo:
@@ -218,14 +209,10 @@ class StudyAudit:
 
 
 def study_audit(session: Session, who: Principal, name: str, limit: int, cursor: str | None) -> StudyAudit:
-    row = repository.find_study(session, who.team_id, name)
-    if row is None:
-        raise NotFound(f"no study named {name!r}; create it with POST /v1/studies")
-    page = cut(accounts.page_trial_audit(session, row.id, decode_cursor(cursor), limit + 1), limit,
+    header = accounts.study_header(session, who.team_id, name)
+    if header is None:
+        raise no_study(name)
+    page = cut(accounts.page_trial_audit(session, header.id, decode_cursor(cursor), limit + 1), limit,
                lambda trial: trial.number)
-    return StudyAudit(name=row.name, created_by=row.created_by, created_at=row.created_at, trials=page.items,
-                      next_cursor=page.next_cursor)
-
-
-def list_teams(session: Session) -> list[TeamRow]:
-    return list(accounts.list_teams(session))
+    return StudyAudit(name=header.name, created_by=header.created_by, created_at=header.created_at,
+                      trials=page.items, next_cursor=page.next_cursor)

@@ -7,8 +7,8 @@ from typing import Any
 import flask
 from flask.views import MethodView
 
-from suggest_api import access, service
-from suggest_api.api.auth import principal
+from suggest_api.accounts import Role
+from suggest_api.api.access import principal
 from suggest_api.api.blueprint import Blueprint
 from suggest_api.api.context import respond, runtime
 from suggest_api.api.schemas import (
@@ -21,9 +21,9 @@ from suggest_api.api.schemas import (
     StudyAuditOut,
     TeamOut,
 )
-from suggest_api.service import Reply
-from suggest_api.storage import accounts
-from suggest_api.teams import Role
+from suggest_api.service import accounts
+from suggest_api.service.accounts import CreatedKey
+from suggest_api.service.transactions import Answer
 
 blp = Blueprint("team", __name__, url_prefix="/v1",
                 description="Your team: quotas, API keys and audit trail. Teams themselves are made by the operator "
@@ -40,7 +40,7 @@ class Team(MethodView):
     def get(self) -> dict[str, Any]:
         """Your team: its name, its quotas and how much of them it uses, and your key's role"""
         who = principal()
-        studies = service.read(runtime().sessions, lambda s: accounts.count_studies(s, who.team_id))
+        studies = runtime().transactions.read(lambda s: accounts.count_studies(s, who))
         return {"name": who.team_name, "role": who.role, "key_id": who.key_id, "quotas": who.quotas,
                 "studies": studies}
 
@@ -54,7 +54,7 @@ class Keys(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List your team's API keys, revoked ones included (never the keys themselves)"""
         who = principal()
-        page = service.read(runtime().sessions, lambda s: access.list_keys(s, who, args["limit"], args["cursor"]))
+        page = runtime().transactions.read(lambda s: accounts.list_keys(s, who, args["limit"], args["cursor"]))
         return {"keys": page.items, "next_cursor": page.next_cursor}
 
     @blp.access(Role.ADMIN)
@@ -69,12 +69,12 @@ class Keys(MethodView):
         """
         rt, who = runtime(), principal()
 
-        def render(created: access.CreatedKey) -> Reply:
-            return Reply(201, CREATED_KEY_OUT.dump({**vars(created.info), "key": created.secret}))
+        def render(created: CreatedKey) -> Answer:
+            return Answer(201, CREATED_KEY_OUT.dump({**vars(created.info), "key": created.secret}))
 
-        return respond(service.execute(
-            rt.sessions, lambda s: access.create_key(s, who.team_id, body["role"], body["label"], who.key_id,
-                                                     rt.settings.limits), render))
+        return respond(rt.transactions.answer(
+            lambda s: accounts.create_key(s, who.team_id, body["role"], body["label"], who.key_id,
+                                          rt.settings.limits), render))
 
 
 @blp.route("/keys/<key_id>")
@@ -86,8 +86,8 @@ class KeyItem(MethodView):
     def delete(self, key_id: str) -> flask.Response:
         """Revoke one of your team's API keys (revoking it again answers the same)"""
         rt, who = runtime(), principal()
-        return respond(service.execute(rt.sessions, lambda s: access.revoke_key(s, who.team_id, key_id, who.key_id),
-                                       lambda info: Reply(200, KEY_OUT.dump(info))))
+        return respond(rt.transactions.answer(lambda s: accounts.revoke_key(s, who.team_id, key_id, who.key_id),
+                                              lambda info: Answer(200, KEY_OUT.dump(info))))
 
 
 @blp.route("/audit")
@@ -99,7 +99,7 @@ class Audit(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your team's audit trail, oldest first: studies created and deleted, keys created and revoked"""
         who = principal()
-        page = service.read(runtime().sessions, lambda s: access.audit(s, who, args["limit"], args["cursor"]))
+        page = runtime().transactions.read(lambda s: accounts.audit(s, who, args["limit"], args["cursor"]))
         return {"events": page.items, "next_cursor": page.next_cursor}
 
 
@@ -113,5 +113,4 @@ class StudyAudit(MethodView):
     def get(self, args: dict[str, Any], name: str) -> Any:
         """Which key created the study, and which asked for and told each of its trials"""
         who = principal()
-        return service.read(runtime().sessions,
-                            lambda s: access.study_audit(s, who, name, args["limit"], args["cursor"]))
+        return runtime().transactions.read(lambda s: accounts.study_audit(s, who, name, args["limit"], args["cursor"]))

@@ -1,4 +1,9 @@
-"""Teams, roles and API keys as values: who is calling, what they may do, what their team may use.
+"""Accounts, as values: teams, their API keys and roles, their quotas, and the audit trail.
+
+Who is calling (a `Principal`: a team, through a key, with a role), what they may do, what their team
+may use. Storage reads and writes these (storage/accounts.py), the service authenticates and manages
+them (service/accounts.py), the API serves them (api/accounts.py) and guards every endpoint with them
+(api/access.py).
 
 A key looks like `sapi_3f9a2b1c0d4e_<40 base62 characters>`: the fixed prefix lets secret scanners
 find leaked keys, the 12 hex characters are the key's public id (shown in listings and audit
@@ -67,6 +72,10 @@ def parse_key(text: str) -> str | None:
     """The key's public id when `text` has the shape of a key, else None."""
     match = KEY_PATTERN.match(text)
     return match.group(1) if match else None
+
+
+#: The per-team quotas, by name (a column of the team, a CLI flag, a field of `Quotas`).
+QUOTA_NAMES = ("max_studies", "max_running_trials", "max_trials_per_ask")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import flask
 
-from suggest_api import access
+from suggest_api.accounts import Principal, Role
 from suggest_api.api.context import runtime
 from suggest_api.errors import Forbidden
-from suggest_api.teams import Principal, Role
+from suggest_api.service import accounts
 
 log = logging.getLogger("suggest_api")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,9 +73,9 @@ def authorize() -> None:
         return
     rt = runtime()
     if rt.settings.auth == "off":
-        who = access.implicit_principal(rt.sessions, rt.settings)
+        who = accounts.implicit_principal(rt.transactions, rt.settings)
     else:
-        who = access.authenticate(rt.sessions, rt.settings, request.headers.get("Authorization"))
+        who = accounts.authenticate(rt.transactions, rt.settings, request.headers.get("Authorization"))
     flask.g.principal = who
     if isinstance(needed, Role) and not who.role.allows(needed):
         raise Forbidden(f"this needs a key with the {needed.value} role or above; "

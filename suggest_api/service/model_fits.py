@@ -27,11 +27,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from suggest_api.domain import PluginRef
 from suggest_api.errors import ModelBusy, SuggestError, Unavailable
 from suggest_api.suggesters.base import SuggestRequest
-from suggest_api.trials import PluginRef
 
-log = logging.getLogger("suggest_api.model_fits")
+log = logging.getLogger("suggest_api.service.model_fits")
 
 #: Past `budget_s * HARD_LIMIT_FACTOR + HARD_LIMIT_EXTRA_S` the parent stops waiting and kills the helper: the
 #: suggester honours its deadline cooperatively, so only a bug or a starved machine gets there.

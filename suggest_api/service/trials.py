@@ -1,0 +1,198 @@
+"""Trials of a study: tell results, heartbeats and reports (which ask the study's pruner), enqueue and
+import, list, read, best, and the reaper that fails trials whose lease ended.
+
+A tell, heartbeat or report locks only its trial (`lookup.locked_trial`); enqueue and import take the
+study's lock, since they change its queue and number counter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from suggest_api.accounts import Principal
+from suggest_api.config import Limits
+from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
+from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial
+from suggest_api.paging import Page, cut, decode_cursor
+from suggest_api.pruners.registry import pruners
+from suggest_api.service import lookup
+from suggest_api.service.leases import lease_end
+from suggest_api.service.transactions import Transactions
+from suggest_api.storage import studies, trials
+from suggest_api.storage.database import database_now
+from suggest_api.storage.rows import StudyRef
+from suggest_api.storage.studies import SpaceCache
+from suggest_api.storage.trials import Queued
+
+
+@dataclass(frozen=True)
+class Told:
+    suggester: str
+    trial: Trial
+    changed: bool
+
+
+def tell(session: Session, who: Principal, name: str, number: int, *, value: float | None,
+         state: TrialState | None, metadata: Mapping[str, Any] | None) -> Told:
+    """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
+    state = _told_state(value, state)
+    locked = lookup.locked_trial(session, who.team_id, name, number)
+    study, trial = locked.study, locked.trial
+    suggester = study.suggester["name"]
+    # A trial whose lease ended (its trainer went quiet for longer than heartbeat_timeout) still did the
+    # work when its result arrives: the result is stored and the trial completed (docs/api.md: "Trial lifecycle").
+    late = trial.state is TrialState.FAILED and trial.fail_reason == STALE_REASON
+    if trial.state is not TrialState.RUNNING and not late:
+        if trial.state is state and trial.value == value:
+            return Told(suggester, trial, changed=False)
+        told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "")
+        raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
+                       "result cannot be replaced (telling the same result again is allowed)")
+    merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
+    trial = replace(trial, state=state, value=value, finished_at=locked.now, fail_reason=None, metadata=merged)
+    trials.update_trial(session, study.id, trial, told_by=who.key_id)
+    return Told(suggester, trial, changed=True)
+
+
+def _told_state(value: float | None, state: TrialState | None) -> TrialState:
+    if value is not None and not math.isfinite(value):
+        raise InvalidInput("value must be a finite number; to say the run diverged, tell state 'failed'",
+                           errors={"value": ["must be finite"]})
+    if state is None:
+        if value is None:
+            raise InvalidInput("give `value` (completed) or `state` ('failed' or 'pruned')",
+                               errors={"value": ["required unless state is failed or pruned"]})
+        return TrialState.COMPLETED
+    if state is TrialState.RUNNING:
+        raise InvalidInput("a tell finishes a trial: state must be completed, failed or pruned",
+                           errors={"state": ["must be one of: completed, failed, pruned"]})
+    if state is TrialState.COMPLETED and value is None:
+        raise InvalidInput("a completed trial needs its `value`", errors={"value": ["required for completed"]})
+    if state is TrialState.FAILED and value is not None:
+        raise InvalidInput("a failed trial has no value; drop `value`, or tell state 'completed'",
+                           errors={"value": ["must be absent when state is failed"]})
+    return state
+
+
+def heartbeat(session: Session, who: Principal, name: str, number: int) -> Trial:
+    """Renew the trial's lease: it now ends heartbeat_timeout after this moment, by the database's clock."""
+    locked = lookup.running_trial(session, who.team_id, name, number, "take heartbeats")
+    trial = replace(locked.trial, heartbeat_at=locked.now, lease_expires_at=lease_end(locked.study, locked.now))
+    trials.update_trial(session, locked.study.id, trial)
+    return trial
+
+
+@dataclass(frozen=True)
+class Reported:
+    prune: bool
+
+
+def report(session: Session, who: Principal, name: str, number: int, step: int, value: float) -> Reported:
+    """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
+    if not math.isfinite(value):
+        raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
+    locked = lookup.running_trial(session, who.team_id, name, number, "take reports")
+    study, trial_id, trial, now = locked.study, locked.trial_id, locked.trial, locked.now
+    existing = trials.report_value(session, trial_id, step)
+    if existing is not None and existing != value:
+        raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
+                       "report each step once (or use the next step)")
+    reports = trial.intermediate
+    if existing is None:
+        trials.add_report(session, trial_id, step, value, now)
+        reports = tuple(sorted((*reports, Report(step=step, value=value)), key=lambda r: r.step))
+    trial = replace(trial, heartbeat_at=now, lease_expires_at=lease_end(study, now), intermediate=reports)
+    trials.update_trial(session, study.id, trial)
+    if study.pruner_ref is None:
+        return Reported(prune=False)
+    pruner = pruners.build(study.pruner_ref)
+    others = [t for t in trials.history(session, study.id) if t.number != number] if pruner.needs_history else []
+    return Reported(prune=pruner.should_prune(trial, others, Goal(study.goal)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTrial:
+    params: Mapping[str, Any]
+    value: float | None = None
+    state: TrialState | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Added:
+    imported: list[Trial]
+    enqueued: int
+    queue_length: int
+
+
+def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewTrial], *, limits: Limits,
+               spaces: SpaceCache) -> Added:
+    """Enqueue parameter sets (no result) or import finished trials (with value or state)."""
+    if len(items) > limits.max_import:
+        raise InvalidInput(f"{len(items)} trials in one request is above the limit of {limits.max_import}; "
+                           "send them in several requests", errors={"trials": ["too many"]})
+    study = lookup.study_ref(session, who.team_id, name, lock=True)
+    space = spaces.of(session, study)
+    now = database_now(session)
+    imported: list[Trial] = []
+    enqueued: list[Queued] = []
+    for index, item in enumerate(items):
+        try:
+            params = space.validate_params(item.params)
+        except InvalidInput as exc:
+            raise type(exc)(f"trials[{index}].params do not fit the study's space: {exc.detail}",
+                            errors={f"trials[{index}].params.{k}": v for k, v in (exc.errors or {}).items()}
+                            ) from None
+        if item.value is None and item.state is None:
+            enqueued.append(Queued(params, item.metadata))
+            continue
+        try:
+            state = _told_state(item.value, item.state)
+        except InvalidInput as exc:
+            raise InvalidInput(f"trials[{index}]: {exc.detail}",
+                               errors={f"trials[{index}].{k}": v for k, v in (exc.errors or {}).items()}
+                               ) from None
+        imported.append(Trial(number=study.next_number + len(imported), state=state, params=params, value=item.value,
+                              created_at=now, finished_at=now, metadata=item.metadata, source="import"))
+    trials.enqueue(session, study.id, enqueued, now)
+    studies.record_added(session, study.id, enqueued=len(enqueued), imported=len(imported))
+    trials.insert_trials(session, study.id, imported, asked_by=who.key_id)
+    return Added(imported, len(enqueued), study.queued + len(enqueued))
+
+
+def list_trials(session: Session, who: Principal, name: str, state: TrialState | None, limit: int,
+                cursor: str | None) -> Page[Trial]:
+    study = lookup.study_ref(session, who.team_id, name)
+    page = cut(trials.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1), limit,
+               lambda trial: trial.number)
+    return Page(trials.with_reports(session, study.id, page.items), page.next_cursor)
+
+
+def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial:
+    study = lookup.study_ref(session, who.team_id, name)
+    return trials.with_reports(session, study.id, [lookup.trial(session, study, number)])[0]
+
+
+def best(session: Session, who: Principal, name: str) -> Trial:
+    study = lookup.study_ref(session, who.team_id, name)
+    trial = trials.best_trial(session, study.id, Goal(study.goal))
+    if trial is None:
+        raise NoCompletedTrial(f"study {name!r} has no completed trial yet; tell a result first")
+    return trials.with_reports(session, study.id, [trial])[0]
+
+
+def reap(transactions: Transactions, who: Principal, name: str) -> None:
+    """Expire ended leases before a listing. A cheap read first, so a healthy study never takes the write lock."""
+    study = transactions.read(lambda s: _with_expired_leases(s, who, name))
+    if study is not None:
+        transactions.write(lambda s: trials.reap_expired(s, study, database_now(s)))
+
+
+def _with_expired_leases(session: Session, who: Principal, name: str) -> StudyRef | None:
+    study = studies.find_ref(session, who.team_id, name)
+    return study if study is not None and trials.has_expired(session, study) else None

@@ -1,0 +1,228 @@
+"""Trial rows: lock one, read pages and histories, insert, update, reports, expiry, and the study's queue.
+
+Statements are Core, built once with bound parameters (the hot path: every ask, tell, heartbeat and
+report). A caller that changes a trial holds its row lock (`lock_trial`) or its study's (`claim_numbers`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, func, insert, null, select, update
+from sqlalchemy.orm import Session
+
+from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
+from suggest_api.storage.database import storable, utc_now
+from suggest_api.storage.rows import (
+    OWN_STUDY,
+    QUEUE,
+    REF_COLUMNS,
+    REPORTS,
+    STUDIES,
+    TRIAL_COLUMNS,
+    TRIALS,
+    StudyRef,
+    trial_from_row,
+)
+
+MAX_TRIAL_NUMBER = 2**31 - 1  # the column is a 32-bit integer; a larger number cannot exist
+
+_LOCK_TRIAL = (select(*TRIAL_COLUMNS, *REF_COLUMNS,
+                      exists().where(REPORTS.c.trial_id == TRIALS.c.id).label("has_reports"), utc_now())
+               .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
+               .where(*OWN_STUDY, TRIALS.c.number == bindparam("trial_number"))
+               .with_for_update(of=TRIALS))
+_FIND_TRIAL = select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
+                                   TRIALS.c.number == bindparam("trial_number"))
+_UPDATE_TRIAL = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                      TRIALS.c.number == bindparam("trial_number"))
+                 .values(state=bindparam("new_state"), value=bindparam("new_value"),
+                         finished_at=bindparam("new_finished_at"), heartbeat_at=bindparam("new_heartbeat_at"),
+                         lease_expires_at=bindparam("new_lease_expires_at"),
+                         fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata"),
+                         told_by=bindparam("new_told_by")))
+# Expiry is this one conditional UPDATE (for a whole study, or one trial): whichever worker runs it first
+# fails the trial, and for every later one the state condition no longer holds, so each trial expires
+# exactly once however many replicas reap at the same moment. The trial ended when its lease did.
+_EXPIRE = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                TRIALS.c.state == TrialState.RUNNING.value,
+                                TRIALS.c.lease_expires_at <= bindparam("now"))
+           .values(state=TrialState.FAILED.value, fail_reason=STALE_REASON, finished_at=TRIALS.c.lease_expires_at))
+_EXPIRE_ONE = _EXPIRE.where(TRIALS.c.number == bindparam("trial_number"))
+_MARK_REAPED = update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id")).values(reaped_at=bindparam("now"))
+_HAS_EXPIRED = (select(TRIALS.c.id).where(TRIALS.c.study_id == bindparam("of_study_id"),
+                                          TRIALS.c.state == TrialState.RUNNING.value,
+                                          TRIALS.c.lease_expires_at <= utc_now()).limit(1))
+_REPORTS_OF = (select(TRIALS.c.number, REPORTS.c.step, REPORTS.c.value)
+               .join(TRIALS, TRIALS.c.id == REPORTS.c.trial_id)
+               .where(TRIALS.c.study_id == bindparam("study_id"),
+                      TRIALS.c.number.in_(bindparam("numbers", expanding=True)))
+               .order_by(TRIALS.c.number, REPORTS.c.step))
+_REPORT_VALUE = select(REPORTS.c.value).where(REPORTS.c.trial_id == bindparam("trial_id"),
+                                              REPORTS.c.step == bindparam("report_step"))
+_HISTORY = (select(*(null().label("metadata") if column.name == "metadata" else column for column in TRIALS.c))
+            .where(TRIALS.c.study_id == bindparam("study_id")).order_by(TRIALS.c.number))
+_COUNT_RUNNING = (select(func.count()).select_from(TRIALS)
+                  .where(TRIALS.c.study_id == bindparam("study_id"), TRIALS.c.state == TrialState.RUNNING.value))
+_INSERT_TRIALS = insert(TRIALS)
+_INSERT_REPORT = insert(REPORTS)
+_INSERT_QUEUED = insert(QUEUE)
+
+
+@dataclass(frozen=True)
+class LockedTrial:
+    """A trial under its row lock, with its row id, its study's columns and the database's time."""
+
+    study: StudyRef
+    trial_id: int
+    trial: Trial
+    now: datetime
+
+
+def lock_trial(session: Session, team_id: int, name: str, number: int) -> LockedTrial | None:
+    """A trial, locked (FOR UPDATE OF trials), with its reports; a running trial whose lease has ended
+    is expired first, so what the caller sees never depends on when a reaper last ran.
+
+    One statement, plus one for the reports only when the trial has any.
+    """
+    if not 0 <= number <= MAX_TRIAL_NUMBER or not storable(name):
+        return None
+    row = session.connection().execute(_LOCK_TRIAL, {"of_team": team_id, "study_name": name,
+                                                     "trial_number": number}).one_or_none()
+    if row is None:
+        return None
+    study = StudyRef(*row[len(TRIAL_COLUMNS):-2])
+    now: datetime = row[-1]
+    trial = trial_from_row(row)
+    if trial.state is TrialState.RUNNING and trial.lease_expires_at is not None and trial.lease_expires_at <= now:
+        session.connection().execute(_EXPIRE_ONE, {"of_study_id": study.id, "now": now, "trial_number": number})
+        trial = replace(trial, state=TrialState.FAILED, fail_reason=STALE_REASON, finished_at=trial.lease_expires_at)
+    if row.has_reports:
+        [trial] = with_reports(session, study.id, [trial])
+    return LockedTrial(study, row.id, trial, now)
+
+
+def find_trial(session: Session, study_id: int, number: int) -> Trial | None:
+    if not 0 <= number <= MAX_TRIAL_NUMBER:
+        return None
+    row = session.connection().execute(_FIND_TRIAL, {"study_id": study_id, "trial_number": number}).one_or_none()
+    return trial_from_row(row) if row is not None else None
+
+
+def page_trials(session: Session, study_id: int, after: int, state: TrialState | None, limit: int) -> list[Trial]:
+    query = select(TRIALS).where(TRIALS.c.study_id == study_id, TRIALS.c.number > after)
+    if state is not None:
+        query = query.where(TRIALS.c.state == state.value)
+    rows = session.connection().execute(query.order_by(TRIALS.c.number).limit(limit))
+    return [trial_from_row(row) for row in rows]
+
+
+def history(session: Session, study_id: int) -> list[Trial]:
+    """Every trial of the study, running ones included, for suggesters that read the past.
+
+    Without user metadata: no suggester or pruner reads it, and decoding its JSON was a third of the
+    cost of reading a long history, time in which the worker holds the GIL its other requests need.
+    """
+    rows = session.connection().execute(_HISTORY, {"study_id": study_id}).all()
+    return [trial_from_row(row) for row in rows]
+
+
+def best_trial(session: Session, study_id: int, goal: Goal) -> Trial | None:
+    order = TRIALS.c.value.asc() if goal is Goal.MINIMIZE else TRIALS.c.value.desc()
+    query = (select(TRIALS)
+             .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.COMPLETED.value)
+             .order_by(order, TRIALS.c.number).limit(1))
+    row = session.connection().execute(query).one_or_none()
+    return trial_from_row(row) if row is not None else None
+
+
+def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> list[Trial]:
+    """Attach intermediate reports with one query for the whole page, not one per trial."""
+    by_number: dict[int, list[Report]] = defaultdict(list)
+    if trials:
+        found = session.connection().execute(
+            _REPORTS_OF, {"study_id": study_id, "numbers": [t.number for t in trials]})
+        for number, step, value in found:
+            by_number[number].append(Report(step=step, value=value))
+    return [replace(t, intermediate=tuple(by_number[t.number])) if t.number in by_number else t for t in trials]
+
+
+def count_running(session: Session, study_id: int) -> int:
+    """Running trials of the study (an index-only count: the state index leads with the study)."""
+    return int(session.connection().execute(_COUNT_RUNNING, {"study_id": study_id}).scalar_one())
+
+
+def insert_trials(session: Session, study_id: int, trials: Sequence[Trial], asked_by: str | None = None) -> None:
+    """Insert new trials with one executemany; `asked_by` is the key that asked (audit)."""
+    if not trials:
+        return
+    session.connection().execute(_INSERT_TRIALS, [
+        {"study_id": study_id, "number": t.number, "state": t.state.value, "params": dict(t.params),
+         "value": t.value, "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
+         "lease_expires_at": t.lease_expires_at, "client_id": t.client_id, "source": t.source, "metadata": t.metadata,
+         "asked_by": asked_by}
+        for t in trials])
+
+
+def update_trial(session: Session, study_id: int, trial: Trial, told_by: str | None = None) -> None:
+    """Write a trial's mutable fields back (the caller holds its row lock); `told_by`: the key that told it."""
+    session.connection().execute(_UPDATE_TRIAL, {
+        "of_study_id": study_id, "trial_number": trial.number, "new_state": trial.state.value,
+        "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
+        "new_lease_expires_at": trial.lease_expires_at, "new_fail_reason": trial.fail_reason,
+        "new_metadata": trial.metadata, "new_told_by": told_by})
+
+
+def report_value(session: Session, trial_id: int, step: int) -> float | None:
+    value: float | None = session.connection().execute(
+        _REPORT_VALUE, {"trial_id": trial_id, "report_step": step}).scalar_one_or_none()
+    return value
+
+
+def add_report(session: Session, trial_id: int, step: int, value: float, now: datetime) -> None:
+    session.connection().execute(_INSERT_REPORT, {"trial_id": trial_id, "step": step, "value": value,
+                                                  "created_at": now})
+
+
+def has_expired(session: Session, study: StudyRef) -> bool:
+    """Whether any running trial's lease has ended, by the database's clock (a read; takes no lock)."""
+    return session.connection().execute(_HAS_EXPIRED, {"of_study_id": study.id}).first() is not None
+
+
+def reap_expired(session: Session, study: StudyRef, now: datetime) -> int:
+    """Fail every running trial whose lease ended by `now` (the database's clock): one conditional UPDATE."""
+    result = session.connection().execute(_EXPIRE, {"of_study_id": study.id, "now": now})
+    session.connection().execute(_MARK_REAPED, {"of_study_id": study.id, "now": now})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Parameters a user enqueued, handed out by an ask before the suggester runs."""
+
+    params: Mapping[str, Any]
+    metadata: Mapping[str, Any] | None
+
+
+def enqueue(session: Session, study_id: int, items: Sequence[Queued], now: datetime) -> None:
+    """Append to the study's queue (the caller holds the study lock and counts them with `record_added`)."""
+    if items:
+        session.connection().execute(_INSERT_QUEUED, [
+            {"study_id": study_id, "params": dict(q.params), "metadata": q.metadata, "created_at": now}
+            for q in items])
+
+
+def pop_queued(session: Session, study_id: int, limit: int) -> list[Queued]:
+    """Take the oldest queued parameter sets; the caller holds the study lock, so no one else can."""
+    rows = session.connection().execute(
+        select(QUEUE.c.id, QUEUE.c.params, QUEUE.c.metadata).where(QUEUE.c.study_id == study_id)
+        .order_by(QUEUE.c.id).limit(limit)).all()
+    if rows:
+        session.connection().execute(delete(QUEUE).where(QUEUE.c.id.in_([r.id for r in rows])))
+        session.connection().execute(update(STUDIES).where(STUDIES.c.id == study_id)
+                                     .values(queued=STUDIES.c.queued - len(rows)))
+    return [Queued(row.params, row.metadata) for row in rows]
