@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.ask_cost [--sizes 0,100,300,1000] [--repeats 5]
 
-For each suggester and study size n, a study on a scratch SQLite file (the space of benchmarks.problems'
+For each suggester and study size n, a study on a scratch SQLite file (the space of workloads.problems'
 `mixed` problem, 6 params with a condition) gets n completed trials imported, then asks one trial at a
 time `--repeats` times (each told before the next ask, so the study stays at about n trials). It prints
 the median and the worst seconds per ask (the whole transaction: lock, history read, suggest, insert),
@@ -16,17 +16,21 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 
-from benchmarks.problems import PROBLEMS
-from benchmarks.service_loop import scratch_database
-from suggest_api import service
-from suggest_api.access import implicit_principal
 from suggest_api.config import Limits, Settings
+from suggest_api.domain import Goal, TrialState
+from suggest_api.service.accounts import implicit_principal
+from suggest_api.service.asks import AskRequest, create_trials
+from suggest_api.service.studies import StudyDefinition, create_study
+from suggest_api.service.transactions import Transactions
+from suggest_api.service.trials import NewTrial, add_trials, tell
 from suggest_api.space import SearchSpace
-from suggest_api.storage.database import transaction
+from suggest_api.storage.studies import SpaceCache
 from suggest_api.suggesters.base import trial_rng
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, TrialState
+from workloads.problems import PROBLEMS
+from workloads.study_loop import scratch_database
 
 PROBLEM = PROBLEMS["mixed"]
 LIMITS = Limits(max_import=1000, max_grid_size=10**12)
@@ -36,28 +40,27 @@ def measure(name: str, size: int, repeats: int) -> list[float]:
     space = SearchSpace.from_json(PROBLEM.space)
     options = {"grid_points": 10} if name == "grid" else {}
     with scratch_database() as sessions:
-        definition = service.StudyDefinition(name="s", space=PROBLEM.space, objective_name="value",
-                                             goal=Goal.MINIMIZE, suggester_name=name, suggester_options=options,
-                                             seed=1)
-        who = implicit_principal(sessions, Settings(limits=LIMITS))
-        with transaction(sessions, write=True) as session:
-            service.create_study(session, who, definition, LIMITS, 300.0)
+        transactions, spaces = Transactions(sessions), SpaceCache()
+        definition = StudyDefinition(name="s", space=PROBLEM.space, objective_name="value", goal=Goal.MINIMIZE,
+                                     suggester_name=name, suggester_options=options, seed=1)
+        who = implicit_principal(transactions, Settings(limits=LIMITS))
+        transactions.write(lambda s: create_study(s, who, definition, limits=LIMITS, default_heartbeat_timeout=300.0,
+                                                  spaces=spaces))
         for start in range(0, size, LIMITS.max_import):
             items = []
             for number in range(start, min(size, start + LIMITS.max_import)):
                 params = space.decode(trial_rng(99, number).random(space.dimension))
-                items.append(service.NewTrial(params=params, value=PROBLEM.objective(params)))
-            with transaction(sessions, write=True) as session:
-                service.add_trials(session, who, "s", items, LIMITS)
+                items.append(NewTrial(params=params, value=PROBLEM.objective(params)))
+            transactions.write(partial(add_trials, who=who, name="s", items=items, limits=LIMITS, spaces=spaces))
         seconds = []
         for _ in range(repeats):
             started = time.perf_counter()
-            with transaction(sessions, write=True) as session:
-                [trial] = service.ask(session, who, "s", 1, None, LIMITS).trials
+            [trial] = transactions.write(
+                lambda s: create_trials(s, who, AskRequest("s"), limits=LIMITS, spaces=spaces)).trials
             seconds.append(time.perf_counter() - started)
-            with transaction(sessions, write=True) as session:
-                service.tell(session, who, "s", trial.number, value=PROBLEM.objective(trial.params),
-                             state=TrialState.COMPLETED, metadata=None)
+            value = PROBLEM.objective(trial.params)
+            transactions.write(partial(tell, who=who, name="s", number=trial.number, value=value,
+                                       state=TrialState.COMPLETED, metadata=None))
     return seconds
 
 

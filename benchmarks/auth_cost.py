@@ -8,24 +8,23 @@ For each backend (a SQLite file, then a scratch PostgreSQL database) two `sugges
 SUGGEST_AUTH=required. 8 client processes loop ask(count=1) -> tell on a fresh random-suggester study
 for a fixed time; the windows alternate between the two servers (off, required, off, required, ...)
 for `--rounds` rounds, so both modes see the same machine conditions. With `required` every request
-carries `Authorization: Bearer <key>`, a member key of a team made with suggest_api.access on that
+carries `Authorization: Bearer <key>`, a member key of a team made with suggest_api.service.accounts on that
 database. It prints each window, then per mode the medians over the rounds of pairs/s, ask and tell
 p50/p99 latency and server (and PostgreSQL) CPU per pair, and the ratio required / off.
 
 Last, the revocation guarantee's cost: a key is read from the database on every request (no worker
 caches it), so a revoked key is refused from its next request on, and that per-request lookup is the
-whole cost. It is timed in this process: `access.authenticate` (required) and, for comparison,
-`access.implicit_principal` (off), called alternately 2,000 times each against each database.
+whole cost. It is timed in this process: `accounts.authenticate` (required) and, for comparison,
+`accounts.implicit_principal` (off), called alternately 2,000 times each against each database.
 
 Servers, client processes, the SQLite file and the scratch PostgreSQL database are removed on exit,
 on Ctrl-C and on SIGTERM. Progress goes to stderr, the report to stdout. Figures depend on what else
-runs on the machine; they are printed, never asserted. See benchmarks/README.md.
+runs on the machine; they are printed, never asserted. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import math
 import os
@@ -42,30 +41,34 @@ from statistics import median
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from benchmarks.throughput import (
+from benchmarks.harness import (
     DEFAULT_POSTGRES_URL,
     REQUEST_TIMEOUT_S,
     SERVER_THREADS,
-    WARMUP_PAIRS,
-    Benchmark,
+    SUGGEST_WARMUP_PAIRS,
     BenchmarkError,
+    BenchmarkRun,
     Measured,
     Server,
-    _load,
-    _ms,
-    _version,
     bearer_session,
+    cpu_model,
     create_study,
+    load_average,
     log,
-    percentile,
+    ms,
     run_benchmark,
+    suggest_pair,
     table,
+    usable_cores,
+    version,
 )
-from suggest_api import access
+from suggest_api.accounts import Role
 from suggest_api.config import Settings
+from suggest_api.service import accounts
+from suggest_api.service.transactions import Transactions
 from suggest_api.storage.database import make_engine, make_sessions, transaction
 from suggest_api.storage.migrate import upgrade
-from suggest_api.teams import Role
+from workloads.percentiles import percentile
 
 MODES = ("off", "required")  # SUGGEST_AUTH of the two servers, measured in this order each round
 WORKERS = 4
@@ -80,7 +83,7 @@ ROUNDS = {"quick": 3, "full": 4}
 
 
 class AuthServer(Server):
-    """benchmarks.throughput.Server in a given SUGGEST_AUTH mode, checked once it is up."""
+    """harness.Server in a given SUGGEST_AUTH mode, checked once it is up."""
 
     def __init__(self, database_url: str, log_path: Path, cwd: Path, auth: str) -> None:
         super().__init__(database_url, WORKERS, log_path, cwd, auth=auth)
@@ -108,31 +111,31 @@ def make_member_key(database_url: str) -> str:
     try:
         upgrade(engine)
         with transaction(make_sessions(engine), write=True) as session:
-            access.create_team(session, TEAM, settings.limits, access.QuotaChange())
-            created = access.create_key_for_team(session, TEAM, Role.MEMBER, "auth_cost benchmark", settings.limits)
+            accounts.create_team(session, TEAM, settings.limits, accounts.QuotaChange())
+            created = accounts.create_key_for_team(session, TEAM, Role.MEMBER, "auth_cost benchmark", settings.limits)
         return created.secret
     finally:
         engine.dispose()  # no open connection when client processes fork
 
 
 def time_lookups(database_url: str, key: str, calls: int) -> tuple[list[float], list[float]]:
-    """Microseconds of each `access.authenticate` and each `access.implicit_principal`, called alternately
+    """Microseconds of each `accounts.authenticate` and each `accounts.implicit_principal`, called alternately
     through the service's own engine (with its pool and pre-ping), as a worker calls them per request."""
     settings = Settings()
     engine = make_engine(database_url, settings)
     header = f"Bearer {key}"
     try:
-        sessions = make_sessions(engine)
+        transactions = Transactions(make_sessions(engine))
         for _ in range(LOOKUP_WARMUP_CALLS):
-            access.authenticate(sessions, settings, header)
-            access.implicit_principal(sessions, settings)
+            accounts.authenticate(transactions, settings, header)
+            accounts.implicit_principal(transactions, settings)
         keyed: list[float] = []
         implicit: list[float] = []
         for _ in range(calls):
             t0 = time.perf_counter()
-            who = access.authenticate(sessions, settings, header)
+            who = accounts.authenticate(transactions, settings, header)
             t1 = time.perf_counter()
-            access.implicit_principal(sessions, settings)
+            accounts.implicit_principal(transactions, settings)
             t2 = time.perf_counter()
             keyed.append((t1 - t0) * 1e6)
             implicit.append((t2 - t1) * 1e6)
@@ -167,8 +170,8 @@ class Found:
     lookups: list[Lookup] = field(default_factory=list)
 
 
-class AuthCost(Benchmark):
-    """throughput's Benchmark for its set-up and clean-up (work directory, scratch PostgreSQL, client
+class AuthCost(BenchmarkRun):
+    """harness.BenchmarkRun for the set-up and clean-up (work directory, scratch PostgreSQL, client
     processes, failures), with this benchmark's run and report."""
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -187,10 +190,10 @@ class AuthCost(Benchmark):
                 database_url = make_url()
                 key = make_member_key(database_url)
             except Exception as exc:
-                self._failed(f"{backend}: could not set up the database and key: {type(exc).__name__}: {exc}")
+                self.failed(f"{backend}: could not set up the database and key: {type(exc).__name__}: {exc}")
                 continue
             self._with_servers(backend, database_url, key)
-            self._section(f"{backend} lookup", functools.partial(self._lookup, backend, database_url, key))
+            self.section(f"{backend} lookup", functools.partial(self._lookup, backend, database_url, key))
 
     def _with_servers(self, backend: str, database_url: str, key: str) -> None:
         servers = {mode: AuthServer(database_url, self.workdir / f"server-{backend}-{mode}.log", self.workdir, mode)
@@ -202,14 +205,14 @@ class AuthCost(Benchmark):
                     f"{SERVER_THREADS} threads")
                 server.start()
         except (BenchmarkError, requests.RequestException) as exc:
-            self._failed(f"{backend}: {exc}")
+            self.failed(f"{backend}: {exc}")
             for server in servers.values():
                 server.stop()
             return
         try:
             for round_ in range(1, self.rounds + 1):
                 for mode, server in servers.items():
-                    self._section(f"{backend} {mode} round {round_}", functools.partial(
+                    self.section(f"{backend} {mode} round {round_}", functools.partial(
                         self._window, backend, database_url, server, mode, round_, key if mode == "required" else None))
         finally:
             for mode, server in servers.items():
@@ -223,14 +226,14 @@ class AuthCost(Benchmark):
         with bearer_session(key) as session:
             create_study(session, server.base_url, study, seed=round_)
         config = {"base_url": server.base_url, "study": study, "key": key, "seed": round_}
-        measured = self._run_clients("suggest", [config] * CLIENTS, server,
-                                     database_url if backend == "postgres" else None)
+        measured = self.run_clients(suggest_pair, SUGGEST_WARMUP_PAIRS, [config] * CLIENTS, server,
+                                    database_url if backend == "postgres" else None)
         self.found.windows.append(Window(backend, mode, round_, measured))
         log(f"  {backend} round {round_} {mode:>8}: {measured.rate:.1f} pairs/s, ask p50 "
             f"{percentile(measured.ask_ms, 50):.2f} ms, {measured.errors} errors")
 
     def _lookup(self, backend: str, database_url: str, key: str) -> None:
-        log(f"timing access.authenticate and access.implicit_principal on {backend}, {LOOKUP_CALLS:,} calls each")
+        log(f"timing accounts.authenticate and accounts.implicit_principal on {backend}, {LOOKUP_CALLS:,} calls each")
         try:
             keyed, implicit = time_lookups(database_url, key, LOOKUP_CALLS)
         except SQLAlchemyError as exc:
@@ -246,11 +249,11 @@ class AuthCost(Benchmark):
             f"{len(MODES)} modes x {self.duration_s:g} s, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
             *_facts(self.postgres_note),
-            f"  load:       1-minute load average {self.load_at_start} at the start, {_load()} at the end "
+            f"  load:       1-minute load average {self.load_at_start} at the start, {load_average()} at the end "
             "(other processes on this machine share its cores)",
             f"  servers:    per backend two suggest-api serve (gunicorn gthread, {WORKERS} workers x {SERVER_THREADS} "
             "threads, log level INFO) on the same database, SUGGEST_AUTH=off and SUGGEST_AUTH=required",
-            f"  clients:    {CLIENTS} processes (fork), one requests.Session each, {WARMUP_PAIRS['suggest']} untimed "
+            f"  clients:    {CLIENTS} processes (fork), one requests.Session each, {SUGGEST_WARMUP_PAIRS} untimed "
             "pairs, then ask(count=1) -> tell on a fresh random-suggester study per window;",
             f"              required: every request sends a member key of team {TEAM!r}. Windows alternate "
             f"{', '.join(MODES)}, {', '.join(MODES)}, ...",
@@ -282,14 +285,14 @@ class AuthCost(Benchmark):
                   f"process through the service's engine, {LOOKUP_CALLS:,} calls each, alternating:"]
         for found in self.found.lookups:
             keyed, implicit = median(found.authenticate_us), median(found.implicit_us)
-            lines.append(f"   {found.backend:<8}  access.authenticate (required) median {keyed:,.0f} us "
-                         f"(p99 {percentile(found.authenticate_us, 99):,.0f} us); access.implicit_principal (off) "
+            lines.append(f"   {found.backend:<8}  accounts.authenticate (required) median {keyed:,.0f} us "
+                         f"(p99 {percentile(found.authenticate_us, 99):,.0f} us); accounts.implicit_principal (off) "
                          f"median {implicit:,.0f} us; difference {keyed - implicit:+,.0f} us per request")
         if not self.found.lookups:
             lines.append("   (no measurements)")
-        if self.results.failures:
+        if self.failures:
             lines += ["", "FAILED measurements (not in the tables above):"]
-            lines += [f"  - {f}" for f in self.results.failures]
+            lines += [f"  - {f}" for f in self.failures]
         lines += ["", f"total wall time: {time.monotonic() - self.started:.0f} s"]
         return "\n".join(lines)
 
@@ -311,7 +314,7 @@ def _figures(m: Measured) -> list[float]:
 
 
 def _cells(figures: Sequence[float]) -> list[str]:
-    return [f"{v:,.1f}" if i == 0 else _ms(v) for i, v in enumerate(figures)]
+    return [f"{v:,.1f}" if i == 0 else ms(v) for i, v in enumerate(figures)]
 
 
 def _medians(measured: Sequence[Measured]) -> list[float]:
@@ -327,21 +330,18 @@ def _ratio(numerator: float, denominator: float) -> str:
 
 
 def _facts(postgres: str) -> list[str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "?")
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """The report header's machine, versions and databases."""
     return [
-        f"  machine:    {usable} usable cores ({cpu}), {platform.platform()}, Python {platform.python_version()}",
-        f"  versions:   suggest-api {_version('suggest-api')}, SQLAlchemy {_version('SQLAlchemy')}, psycopg "
-        f"{_version('psycopg')}, Flask {_version('Flask')}, gunicorn {_version('gunicorn')}, "
-        f"requests {_version('requests')}",
+        f"  machine:    {usable_cores()} usable cores ({cpu_model()}), {platform.platform()}, "
+        f"Python {platform.python_version()}",
+        f"  versions:   suggest-api {version('suggest-api')}, SQLAlchemy {version('SQLAlchemy')}, psycopg "
+        f"{version('psycopg')}, Flask {version('Flask')}, gunicorn {version('gunicorn')}, "
+        f"requests {version('requests')}",
         f"  databases:  SQLite {sqlite3.sqlite_version} (file in a temporary directory, WAL); PostgreSQL {postgres}",
     ]
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.auth_cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -354,7 +354,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              f"next to it and dropped at the end (default $SUGGEST_TEST_POSTGRES_URL or "
                              f"{DEFAULT_POSTGRES_URL})")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     if args.rounds is not None and args.rounds < 3:
         parser.error("--rounds must be at least 3")
     if args.duration is not None and not 0.5 <= args.duration <= 600:
@@ -362,8 +362,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_benchmark(AuthCost, parse_args(argv))
+def main() -> int:
+    return run_benchmark(AuthCost, parse_args())
 
 
 if __name__ == "__main__":

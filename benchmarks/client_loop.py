@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.throughput import Server
+from benchmarks.harness import Server
 from suggest_client import Client
 
 SPACE: dict[str, Any] = {"params": [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]}

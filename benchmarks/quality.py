@@ -5,7 +5,7 @@ Optuna's samplers as baselines.
                                            [--budgets 50,100] [--jobs N] [--markdown PATH] [--plot PATH]
 
 Every (method, problem, seed) is one minimization of the largest budget; a smaller budget is read off the
-same run's first trials. Our suggesters run through `benchmarks.service_loop.run_study` (the service's own
+same run's first trials. Our suggesters run through `workloads.study_loop.run_study` (the service's own
 create/ask/tell code on a scratch SQLite file), Optuna's samplers through `study.ask()` / `study.tell()` on
 its in-memory storage, both asking one trial at a time. Reported per problem and budget: the median and
 quartiles of the final simple regret (best value found minus the known optimum), each method's rank by
@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.problems import PROBLEMS, Problem
-from benchmarks.service_loop import run_study, scratch_database
+from benchmarks.harness import log
+from workloads.problems import PROBLEMS, Problem
+from workloads.study_loop import run_study, scratch_database
 
 OURS = ("random", "grid", "bayesian", "genetic")
 OPTUNA = ("optuna-random", "optuna-tpe", "optuna-gp", "optuna-cmaes")
@@ -44,10 +45,6 @@ RESULTS = Path(__file__).parent / "results"
 PLOT_FLOOR = 1e-12
 #: Threads the numeric libraries may use inside each worker process: one, so --jobs is the parallelism.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --- one run --------------------------------------------------------------------------------------------
@@ -368,7 +365,7 @@ def comma_list(known: Sequence[str]) -> Callable[[str], list[str]]:
     return parse
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--methods", type=comma_list(METHODS), default=list(METHODS),
                         help=f"comma list of {', '.join(METHODS)} (default: all)")
@@ -382,7 +379,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="smoke run: 2 seeds, budget 20, problems branin and mixed (unless given)")
     parser.add_argument("--markdown", type=Path, default=RESULTS / "quality.md", help="Markdown report path")
     parser.add_argument("--plot", type=Path, default=RESULTS / "quality.png", help="PNG plot path")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     args.problems = args.problems or (QUICK["problems"] if args.quick else list(PROBLEMS))
     args.seeds = args.seeds or (QUICK["seeds"] if args.quick else 10)
     args.budgets = args.budgets or (QUICK["budgets"] if args.quick else [50, 100])
@@ -391,8 +388,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def main() -> int:
+    args = parse_args()
     budget = max(args.budgets)
     # Slow methods first, so the last runs to finish are short ones and no process idles at the end.
     cost = {"bayesian": 0, "optuna-gp": 1, "optuna-tpe": 2, "optuna-cmaes": 3}

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from benchmarks import noisy_neighbour
 from suggest_api.storage.database import make_engine
 from suggest_api.storage.models import StudyRow, TrialRow
 from tests.reliability.support import POOL_ENV, Figures, gaps, server_failures, stored
 from tests.servers import StartServer
+from workloads import noisy_neighbour
 
 CLIENTS = 8
 IMPORTED = 500

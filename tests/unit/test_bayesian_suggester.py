@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.problems import PROBLEMS
-from benchmarks.service_loop import run_study, scratch_database
+from suggest_api.domain import Goal, PluginRef, Report, Trial, TrialState
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.bayesian import BayesianOptions, BayesianSuggester
 from suggest_api.suggesters.registry import suggesters
-from suggest_api.trials import Goal, PluginRef, Report, Trial, TrialState
 from tests.spaces import TRAINING_SPACE
+from workloads.problems import PROBLEMS
+from workloads.study_loop import run_study, scratch_database
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.problems import PROBLEMS
-from benchmarks.service_loop import run_study, scratch_database
+from suggest_api.domain import Goal, Trial, TrialState
 from suggest_api.errors import InvalidInput
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest, trial_rng
 from suggest_api.suggesters.genetic import GeneticSuggester
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.suggesters.sobol import sobol_points
-from suggest_api.trials import Goal, Trial, TrialState
 from tests.spaces import TRAINING_SPACE
+from workloads.problems import PROBLEMS
+from workloads.study_loop import run_study, scratch_database
 
 NOW = datetime(2026, 1, 1)
 SPACE = TRAINING_SPACE

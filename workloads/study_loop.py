@@ -11,17 +11,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from suggest_api import service
-from suggest_api.access import implicit_principal
 from suggest_api.config import Limits, Settings
-from suggest_api.storage.database import make_engine, make_sessions, transaction
+from suggest_api.domain import Goal, TrialState
+from suggest_api.service.accounts import implicit_principal
+from suggest_api.service.asks import AskRequest, create_trials
+from suggest_api.service.studies import StudyDefinition, create_study
+from suggest_api.service.transactions import Transactions
+from suggest_api.service.trials import tell
+from suggest_api.storage.database import make_engine, make_sessions
 from suggest_api.storage.migrate import upgrade
-from suggest_api.trials import Goal, TrialState
+from suggest_api.storage.studies import SpaceCache
 
 
 @dataclass
@@ -30,13 +35,6 @@ class StudyRun:
 
     values: list[float] = field(default_factory=list)
     ask_seconds: float = 0.0
-
-    def best_so_far(self) -> list[float]:
-        best, out = float("inf"), []
-        for v in self.values:
-            best = min(best, v)
-            out.append(best)
-        return out
 
 
 @contextmanager
@@ -53,24 +51,24 @@ def scratch_database() -> Iterator[sessionmaker[Session]]:
 
 def run_study(sessions: sessionmaker[Session], *, name: str, space: Mapping[str, Any],
               objective: Callable[[Mapping[str, Any]], float], suggester: str,
-              options: Mapping[str, Any] | None = None, budget: int, seed: int, batch: int = 1,
-              limits: Limits | None = None) -> StudyRun:
-    """Minimize `objective` for `budget` trials: ask `batch` at a time, evaluate, tell each result."""
-    limits = limits or Limits(max_count=1000)
-    definition = service.StudyDefinition(name=name, space=space, objective_name="value", goal=Goal.MINIMIZE,
-                                         suggester_name=suggester, suggester_options=dict(options or {}), seed=seed)
-    who = implicit_principal(sessions, Settings(limits=limits))
-    with transaction(sessions, write=True) as session:
-        service.create_study(session, who, definition, limits, 300.0)
+              options: Mapping[str, Any] | None = None, budget: int, seed: int) -> StudyRun:
+    """Minimize `objective` for `budget` trials: ask one, evaluate, tell its result. Every suggester runs in
+    this thread (no model-fit helper process, no time budget)."""
+    limits = Limits(max_count=1000)
+    transactions, spaces = Transactions(sessions), SpaceCache()
+    definition = StudyDefinition(name=name, space=space, objective_name="value", goal=Goal.MINIMIZE,
+                                 suggester_name=suggester, suggester_options=dict(options or {}), seed=seed)
+    who = implicit_principal(transactions, Settings(limits=limits))
+    transactions.write(lambda s: create_study(s, who, definition, limits=limits, default_heartbeat_timeout=300.0,
+                                              spaces=spaces))
     run = StudyRun()
     while len(run.values) < budget:
         started = time.perf_counter()
-        with transaction(sessions, write=True) as session:
-            asked = service.ask(session, who, name, min(batch, budget - len(run.values)), None, limits)
+        asked = transactions.write(lambda s: create_trials(s, who, AskRequest(name), limits=limits, spaces=spaces))
         run.ask_seconds += time.perf_counter() - started
         for trial in asked.trials:
             value = float(objective(trial.params))
-            with transaction(sessions, write=True) as session:
-                service.tell(session, who, name, trial.number, value=value, state=TrialState.COMPLETED, metadata=None)
+            transactions.write(partial(tell, who=who, name=name, number=trial.number, value=value,
+                                       state=TrialState.COMPLETED, metadata=None))
             run.values.append(value)
     return run

@@ -1,4 +1,5 @@
-"""Standard test functions for the suggestion-quality benchmark, as search spaces plus objectives.
+"""Standard test functions as search spaces plus objectives, for the quality benchmark and the suggesters'
+regret tests.
 
 Each problem is minimized; `optimum` is its known minimum, so simple regret = best value found - optimum.
 Formulas and optima are the textbook ones (Surjanovic & Bingham's Virtual Library of Simulation
@@ -19,12 +20,15 @@ Params = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Problem:
+    """A search space, an objective to minimize on it, and the objective's known minimum."""
+
     name: str
     space: dict[str, Any]
     objective: Callable[[Params], float]
     optimum: float
 
     def regret(self, value: float) -> float:
+        """Simple regret of a best value found: how far above the optimum it is (0 at the optimum)."""
         return max(value - self.optimum, 0.0)
 
 
