@@ -1,7 +1,10 @@
-"""The README tells the truth: its set-up commands are the ones CI runs, and its walkthrough works.
+"""The README and docs/ tell the truth: the set-up commands are the ones CI runs, the walkthrough works,
+the configuration table lists every setting, and every relative link leads somewhere.
 
 The walkthrough (the README's one ```bash block) runs with bash, as written, against a real
 `suggest-api serve` process on SQLite and on PostgreSQL; only BASE is set, to that server.
+Links are checked in README.md, docs/*.md and benchmarks/README.md: each relative target must exist,
+and a `#fragment` must name a heading of the target by GitHub's anchor rules.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from tests.servers import StartServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
+LINKED_DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 CI_SCRIPT = ROOT / ".ci" / "run"
 RUN_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/suggest-api serve"
 TEST_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 && "
@@ -100,7 +105,88 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
     from suggest_api.config import Limits, Settings
 
-    rows = [line for line in readme_lines() if line.startswith("| `SUGGEST_")]
+    rows = [line for line in OPERATIONS.read_text(encoding="utf-8").splitlines() if line.startswith("| `SUGGEST_")]
     documented = {line.split("`")[1] for line in rows}
     names = {f"SUGGEST_{f.name.upper()}" for f in (*fields(Settings), *fields(Limits)) if f.name != "limits"}
     assert names == documented, (sorted(names - documented), sorted(documented - names))
+
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines outside fenced code blocks (```, ~~~), whose content is code, not Markdown."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: its text lower-cased, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)   # a link counts by its text
+    text = re.sub(r"<[^>]+>", "", text).lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every heading's anchor in a Markdown file; a repeated one gets -1, -2, ... as on GitHub."""
+    seen: dict[str, int] = {}
+    found = set()
+    for line in prose_lines(path.read_text(encoding="utf-8")):
+        heading = HEADING.match(line)
+        if heading:
+            slug = anchor(heading.group(2))
+            found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def relative_links(path: Path) -> list[str]:
+    """The targets of the file's Markdown links and images that are not URLs (inline code left out)."""
+    text = "\n".join(re.sub(r"`[^`]*`", "", line) for line in prose_lines(path.read_text(encoding="utf-8")))
+    return [target for target in LINK.findall(text) if not SCHEME.match(target)]
+
+
+def broken_link(path: Path, target: str) -> str | None:
+    """Why a relative link from `path` leads nowhere, or None when it leads to a file (and heading)."""
+    file_part, _, fragment = target.partition("#")
+    linked = (path.parent / file_part).resolve() if file_part else path
+    if not linked.exists():
+        return f"{target}: no file {linked.relative_to(ROOT) if linked.is_relative_to(ROOT) else linked}"
+    if fragment:
+        if linked.suffix != ".md":
+            return f"{target}: a #fragment into a file that is not Markdown"
+        if fragment not in anchors(linked):
+            return f"{target}: no heading with the anchor #{fragment} in {linked.relative_to(ROOT)}"
+    return None
+
+
+def test_anchors_follow_githubs_rules() -> None:
+    assert anchor("Teams, keys and quotas") == "teams-keys-and-quotas"
+    assert anchor("Python: `suggest-client`") == "python-suggest-client"
+    assert anchor("An ask's cost as the study grows") == "an-asks-cost-as-the-study-grows"
+    assert anchor("Results, 2026-11-22") == "results-2026-11-22"
+    assert anchor("ask_cost") == "ask_cost"
+    assert anchor("[grid](suggesters.md#grid) and *bayesian*") == "grid-and-bayesian"
+
+
+def test_the_readme_links_to_every_page_of_docs() -> None:
+    pages = {path.name for path in (ROOT / "docs").glob("*.md")}
+    assert pages, "docs/*.md should exist"
+    linked = {Path(target.partition("#")[0]).name for target in relative_links(README)
+              if target.startswith("docs/")}
+    assert pages <= linked, f"the README should link to {sorted(pages - linked)}"
+
+
+@pytest.mark.parametrize("path", LINKED_DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_points_at_a_file_and_heading_that_exist(path: Path) -> None:
+    broken = [reason for target in relative_links(path) if (reason := broken_link(path, target))]
+    assert not broken, f"{path.relative_to(ROOT)} has broken links:\n" + "\n".join(broken)
