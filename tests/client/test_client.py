@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import suggest_client.client
+import suggest_client.paging
 from suggest_client import Client, Study, Trial, TrialPruned, errors
 from tests.servers import Server
 
@@ -55,7 +55,7 @@ def test_study_lookup_listing_and_delete(api: Client, study_name: str, monkeypat
     for name in names:
         make(api, name)
     assert api.study(names[1]).name == names[1]
-    monkeypatch.setattr(suggest_client.client, "PAGE_SIZE", 2)  # several pages, followed to the end
+    monkeypatch.setattr(suggest_client.paging, "PAGE_SIZE", 2)  # several pages, followed to the end
     listed = [s.name for s in api.studies()]
     assert [n for n in listed if n in names] == names
     api.delete_study(names[0])

@@ -9,8 +9,6 @@
         trial.value = train(**trial.params)
 """
 
-__version__ = "0.1.0"
-
 from suggest_client import errors
 from suggest_client.client import Client
 from suggest_client.errors import (
@@ -27,7 +25,9 @@ from suggest_client.errors import (
     Unavailable,
     ValidationError,
 )
-from suggest_client.study import Study, Trial, TrialContext
+from suggest_client.study import Study
+from suggest_client.trial import Trial, TrialContext
+from suggest_client.version import __version__ as __version__
 
 __all__ = [
     "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "NotFound", "ProblemError", "RateLimited",

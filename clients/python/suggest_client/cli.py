@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from suggest_client.client import Client
 from suggest_client.errors import SuggestError
-from suggest_client.study import Trial
+from suggest_client.trial import Trial
 
 TRIAL_COLUMNS = ("number", "state", "value", "created_at", "finished_at", "fail_reason", "client_id")
 

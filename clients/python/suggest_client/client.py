@@ -9,7 +9,8 @@ from typing import Any, Union
 from urllib.parse import quote
 
 from suggest_client.errors import NotFound
-from suggest_client.study import PAGE_SIZE, Study, every_page
+from suggest_client.paging import every_page
+from suggest_client.study import Study, open_study
 from suggest_client.transport import Transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -74,12 +75,11 @@ class Client:
 
     def study(self, name: str) -> Study:
         """An existing study; raises NotFound if there is none of that name."""
-        return Study(self.transport, self.transport.request("GET", "/v1/studies/" + quote(name, safe="")))
+        return open_study(self.transport, name)
 
     def studies(self) -> list[Study]:
         """Every study, oldest first (following the pages)."""
-        return [Study(self.transport, info)
-                for info in every_page(self.transport, "/v1/studies", "studies", page_size=PAGE_SIZE)]
+        return [Study(self.transport, info) for info in every_page(self.transport, "/v1/studies", "studies")]
 
     def delete_study(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a study and its trials; NotFound if there is none, unless `missing_ok`."""

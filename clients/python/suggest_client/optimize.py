@@ -3,6 +3,9 @@
 Threads suit objectives that release the GIL while they work (PyTorch, NumPy, a subprocess, a
 remote job); processes suit pure-Python objectives. Either way the service hands out the trials,
 so workers need no coordination beyond a shared count of trials left to start.
+
+This module sees a study only through the Protocols below (a worker process opens its own through a
+`StudyOpener`), so it imports neither `study.py` (which imports it) nor `client.py`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from suggest_client.errors import GridExhausted, SuggestError
-from suggest_client.study import Study, Trial, TrialContext
+from suggest_client.trial import StudyLike, Trial, TrialContext
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
@@ -34,6 +37,18 @@ Objective = Callable[[Trial], float]
 INTERRUPTED = "interrupted (Ctrl-C) before it finished"
 CHILD_EXIT_WAIT_S = 30.0
 INTERRUPT_GRACE_S = 10.0
+
+
+class OptimizableStudy(StudyLike, Protocol):
+    """What the loop needs of a study beyond what its trials need: the trials it finished, at the end."""
+
+    def trials(self, state: str | None = None) -> list[Trial]: ...
+
+
+class StudyOpener(Protocol):
+    """Picklable, and opens the same study again: how a worker process gets a study of its own."""
+
+    def open(self) -> OptimizableStudy: ...
 
 
 class _Interrupted(Exception):
@@ -70,14 +85,18 @@ class _Shared:
             self.finished.append(trial)
 
 
-def optimize(study: Study, objective: Objective, n_trials: int, n_workers: int = 1, *, processes: bool = False,
-             catch: tuple[type[BaseException], ...] = (Exception,), client_id: str | None = None) -> list[Trial]:
+def optimize(study: OptimizableStudy, objective: Objective, n_trials: int, n_workers: int = 1, *,
+             processes: bool = False, catch: tuple[type[BaseException], ...] = (Exception,),
+             client_id: str | None = None, reopen: StudyOpener | None = None) -> list[Trial]:
+    """See `Study.optimize`; `reopen` (needed with `processes=True`) opens `study` in each worker process."""
     if n_trials < 0:
         raise ValueError("n_trials must be 0 or more")
     if n_workers < 1:
         raise ValueError("n_workers must be 1 or more")
     if processes:
-        return _in_processes(study, objective, n_trials, n_workers, catch, client_id)
+        if reopen is None:
+            raise ValueError("processes=True needs `reopen`, to open the study in each worker process")
+        return _in_processes(study, reopen, objective, n_trials, n_workers, catch, client_id)
     shared = _Shared(budget=n_trials)
     if n_workers == 1:
         _work(study, objective, shared, catch, client_id)  # Ctrl-C lands in the objective itself
@@ -88,7 +107,7 @@ def optimize(study: Study, objective: Objective, n_trials: int, n_workers: int =
     return sorted(shared.finished, key=lambda t: t.number)
 
 
-def _work(study: Study, objective: Objective, shared: _Shared, catch: tuple[type[BaseException], ...],
+def _work(study: StudyLike, objective: Objective, shared: _Shared, catch: tuple[type[BaseException], ...],
           client_id: str | None) -> None:
     """One worker: take a trial from the budget, run it, repeat; record a fatal error and stop all."""
     try:
@@ -128,7 +147,7 @@ def _work(study: Study, objective: Objective, shared: _Shared, catch: tuple[type
         study.transport.close_thread()
 
 
-def _in_threads(study: Study, objective: Objective, shared: _Shared, n_workers: int,
+def _in_threads(study: StudyLike, objective: Objective, shared: _Shared, n_workers: int,
                 catch: tuple[type[BaseException], ...], client_id: str | None) -> None:
     # Each worker says it is done with an Event, not Thread.join: on Python 3.11 and 3.12, a Ctrl-C that
     # interrupts join() marks the joined thread as stopped while it still runs, and the grace period
@@ -161,7 +180,7 @@ def _in_threads(study: Study, objective: Objective, shared: _Shared, n_workers: 
         raise
 
 
-def _fail_all(study: Study, trials: list[Trial]) -> None:
+def _fail_all(study: StudyLike, trials: list[Trial]) -> None:
     """Tell interrupted trials failed, so they are not left running until the reaper finds them."""
     for trial in trials:
         try:
@@ -172,25 +191,15 @@ def _fail_all(study: Study, trials: list[Trial]) -> None:
 
 # --- processes --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Connection:
-    url: str
-    token: str | None
-    timeout: float
-    retries: int
-
-
-def _in_processes(study: Study, objective: Objective, n_trials: int, n_workers: int,
+def _in_processes(study: OptimizableStudy, reopen: StudyOpener, objective: Objective, n_trials: int, n_workers: int,
                   catch: tuple[type[BaseException], ...], client_id: str | None) -> list[Trial]:
     # spawn, not fork: forking a process that runs threads (heartbeats, the caller's) can deadlock.
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", n_trials)
     stop = context.Event()
     events: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
-    transport = study.transport
-    connection = _Connection(transport.url, transport.token, transport.timeout, transport.retries)
     children = [context.Process(target=_child, name=f"suggest-worker-{i}",
-                                args=(connection, study.name, objective, budget, stop, events, catch, client_id))
+                                args=(reopen, objective, budget, stop, events, catch, client_id))
                 for i in range(n_workers)]
     for child in children:
         child.start()
@@ -243,15 +252,12 @@ class _EventLog:
             self.failure = payload
 
 
-def _child(connection: _Connection, name: str, objective: Objective, budget: Synchronized[int],
-           stop: Any, events: multiprocessing.Queue[tuple[str, Any]],
-           catch: tuple[type[BaseException], ...], client_id: str | None) -> None:
+def _child(reopen: StudyOpener, objective: Objective, budget: Synchronized[int], stop: Any,
+           events: multiprocessing.Queue[tuple[str, Any]], catch: tuple[type[BaseException], ...],
+           client_id: str | None) -> None:
     """A worker process: the thread loop on a budget shared through the parent."""
-    from suggest_client.client import Client
-
     signal.signal(signal.SIGINT, _interrupt_once)
-    client = Client(connection.url, connection.token, connection.timeout, connection.retries)
-    study = client.study(name)
+    study = reopen.open()
     shared = _ProcessShared(budget, stop, events)
     try:
         _work(study, objective, shared, catch, client_id)
@@ -260,7 +266,7 @@ def _child(connection: _Connection, name: str, objective: Objective, budget: Syn
     finally:
         if shared.failure is not None:
             events.put(("failure", f"{type(shared.failure).__name__}: {shared.failure}"))
-        client.close()
+        study.transport.close()
 
 
 class _ProcessShared(_Shared):

@@ -1,100 +1,25 @@
-"""A study and its trials, as a trainer sees them: ask, train, report, tell."""
+"""A study, as a trainer sees it: ask, train, report, tell (its trials are in `trial.py`)."""
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 from urllib.parse import quote
 
-from suggest_client.errors import Conflict, Forbidden, NotFound, SuggestError, TrialPruned, Unauthorized
+from suggest_client.errors import NotFound
+from suggest_client.optimize import Objective, optimize
+from suggest_client.paging import every_page
 from suggest_client.transport import Transport
 
-if TYPE_CHECKING:
-    from suggest_client.optimize import Objective
-
-log = logging.getLogger("suggest_client")
+# Re-exported (the `as` form tells type checkers so): they lived here before `trial.py` existed.
+from suggest_client.trial import Trial as Trial
+from suggest_client.trial import TrialContext as TrialContext
+from suggest_client.trial import TrialRef as TrialRef
 
 NO_COMPLETED_TRIAL = "urn:suggest-api:problem:no-completed-trial"
 FINISHED_STATES = ("completed", "failed", "pruned")
-PAGE_SIZE = 1000
-
-
-@dataclass
-class Trial:
-    """One parameter set handed out by the service, and what became of it.
-
-    `metadata` is yours to fill while the trial runs (a test metric, a checkpoint path): it is sent
-    with the tell and stored with the trial.
-    """
-
-    number: int
-    params: dict[str, Any]
-    state: str = "running"
-    value: float | None = None
-    intermediate: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime | None = field(default=None, repr=False)
-    finished_at: datetime | None = field(default=None, repr=False)
-    heartbeat_at: datetime | None = field(default=None, repr=False)
-    fail_reason: str | None = None
-    client_id: str | None = field(default=None, repr=False)
-    #: The answer to the latest `report`: True once the service says to stop this trial.
-    should_prune: bool = field(default=False, repr=False)
-    study: Study | None = field(default=None, repr=False, compare=False)
-    #: Set by `Study.optimize` when it is interrupted: the trial has been told failed already.
-    interrupted: threading.Event | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], study: Study | None = None) -> Trial:
-        return cls(number=data["number"], params=dict(data["params"]), state=data["state"],
-                   value=data.get("value"), intermediate=list(data.get("intermediate") or []),
-                   metadata=dict(data.get("metadata") or {}), created_at=_time(data.get("created_at")),
-                   finished_at=_time(data.get("finished_at")), heartbeat_at=_time(data.get("heartbeat_at")),
-                   fail_reason=data.get("fail_reason"), client_id=data.get("client_id"), study=study)
-
-    def update(self, other: Trial) -> None:
-        """Take the service's newer view of this trial (after a tell)."""
-        for name in ("state", "value", "intermediate", "metadata", "finished_at", "heartbeat_at", "fail_reason"):
-            setattr(self, name, getattr(other, name))
-
-    @property
-    def stopping(self) -> bool:
-        """True once the optimize loop running this trial was interrupted (Ctrl-C): stop training.
-
-        `report` then answers True without sending anything, so an objective that reports stops at
-        its next report; one that does not can check this between steps.
-        """
-        return self.interrupted is not None and self.interrupted.is_set()
-
-    def report(self, step: int, value: float) -> bool:
-        """Store an intermediate value (it also counts as a heartbeat); True means stop now (prune)."""
-        if self.stopping:
-            self.should_prune = True
-            return True
-        self.should_prune = self._study().report(self.number, step, value)
-        return self.should_prune
-
-    def heartbeat(self) -> None:
-        """Tell the service this trial is still running, so it is not reaped as stale."""
-        self._study().heartbeat(self.number)
-
-    def tell(self, value: float | None = None, *, state: str | None = None) -> Trial:
-        """Finish this trial (see `Study.tell`), sending its `metadata` along."""
-        return self._study().tell(self, value, state=state)
-
-    def _study(self) -> Study:
-        if self.study is None:
-            raise RuntimeError(f"trial {self.number} is not attached to a study")
-        return self.study
-
-
-TrialRef = Union[Trial, int]
 
 
 class Study:
@@ -221,10 +146,8 @@ class Study:
         Ctrl-C stops every worker, tells their running trials failed, and raises KeyboardInterrupt.
         A grid study that runs out of points ends the loop early. Returns the trials it finished.
         """
-        from suggest_client.optimize import optimize
-
         return optimize(self, objective, n_trials, n_workers, processes=processes, catch=catch,
-                        client_id=client_id)
+                        client_id=client_id, reopen=StudyAddress.of(self))
 
     def _iter_trials(self, state: str | None) -> Iterator[Trial]:
         query = {} if state is None else {"state": state}
@@ -236,101 +159,26 @@ class Study:
         return self._transport
 
 
-class TrialContext:
-    """`with study.trial() as t:` — ask one trial, keep it alive, tell how it ended.
+@dataclass(frozen=True)
+class StudyAddress:
+    """How to open a study again in a worker process: picklable, unlike a Study and its connections."""
 
-    While the body runs, a background thread sends heartbeats every third of the study's
-    heartbeat timeout. Leaving the block tells the service: `t.value` as completed; `pruned` if the
-    body raised TrialPruned (swallowed); `failed` if it raised anything else (re-raised).
-    """
+    url: str
+    token: str | None = field(repr=False)  # the repr may reach a log
+    timeout: float
+    retries: int
+    name: str
 
-    def __init__(self, study: Study, client_id: str | None = None,
-                 on_start: Callable[[Trial], None] | None = None) -> None:
-        self._study = study
-        self._client_id = client_id
-        self._on_start = on_start
-        self._stop = threading.Event()
-        self._beats: threading.Thread | None = None
-        self.trial: Trial | None = None
+    @classmethod
+    def of(cls, study: Study) -> StudyAddress:
+        transport = study.transport
+        return cls(transport.url, transport.token, transport.timeout, transport.retries, study.name)
 
-    def __enter__(self) -> Trial:
-        self.trial = self._study.ask(1, self._client_id)[0]
-        if self._on_start is not None:
-            self._on_start(self.trial)
-        self._beats = threading.Thread(target=self._beat, args=(self.trial,), daemon=True,
-                                       name=f"suggest-heartbeat-{self.trial.number}")
-        self._beats.start()
-        return self.trial
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> bool:
-        self._stop.set()
-        if self._beats is not None:
-            self._beats.join()
-        trial = self.trial
-        assert trial is not None
-        if kind is None and trial.value is None:
-            self._tell(trial, state="failed", why="the block ended without setting the trial's value")
-            raise ValueError(f"trial {trial.number}: set `trial.value` before the with block ends "
-                             "(or raise TrialPruned to prune it)")
-        if kind is None:
-            self._tell(trial, value=trial.value)
-            return False
-        if issubclass(kind, TrialPruned):
-            self._tell(trial, state="pruned")
-            return True
-        self._tell(trial, state="failed", why=f"{kind.__name__}: {error}")
-        return False
-
-    def _tell(self, trial: Trial, value: float | None = None, state: str | None = None,
-              why: str | None = None) -> None:
-        if trial.stopping:
-            return  # the interrupted optimize loop has told it failed
-        if why is not None:
-            trial.metadata.setdefault("error", why[:1000])
-        try:
-            self._study.tell(trial, value, state=state)
-        except Conflict as conflict:
-            # Already finished elsewhere: reaped as stale, or failed by an interrupted optimize.
-            log.warning("trial %s of %s could not be told: %s", trial.number, self._study.name, conflict)
-        except SuggestError as error:
-            if state != "failed":
-                raise  # a result that was not stored must not pass silently
-            # Failing anyway: keep the body's own exception, which is what the caller needs to see.
-            log.warning("trial %s of %s could not be told failed: %s", trial.number, self._study.name, error)
-
-    def _beat(self, trial: Trial) -> None:
-        interval = max(0.05, self._study.heartbeat_timeout / 3.0)
-        try:
-            while not self._stop.wait(interval):
-                try:
-                    trial.heartbeat()
-                except Conflict:
-                    log.warning("trial %s of %s is no longer running (reaped as stale?); heartbeats stop",
-                                trial.number, self._study.name)
-                    return
-                except (Unauthorized, Forbidden) as error:  # the key was revoked: no later beat can succeed
-                    log.warning("heartbeats for trial %s of %s stop: %s", trial.number, self._study.name, error)
-                    return
-                except Exception as error:  # noqa: BLE001 - a missed beat must not kill the training
-                    log.warning("heartbeat for trial %s failed: %s", trial.number, error)
-        finally:
-            self._study.transport.close_thread()
+    def open(self) -> Study:
+        """A Study on a connection of its own; the caller closes `study.transport` when done."""
+        return open_study(Transport(self.url, self.token, self.timeout, self.retries), self.name)
 
 
-def every_page(transport: Transport, path: str, key: str, query: Mapping[str, Any] | None = None,
-               page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
-    """The items under `key` of a list endpoint, following `next_cursor` to the last page."""
-    params: dict[str, Any] = {**(query or {}), "limit": page_size}
-    while True:
-        page = transport.request("GET", path, params=params)
-        yield from page[key]
-        if not page["next_cursor"]:
-            return
-        params["cursor"] = page["next_cursor"]
-
-
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def open_study(transport: Transport, name: str) -> Study:
+    """An existing study; raises NotFound if there is none of that name."""
+    return Study(transport, transport.request("GET", "/v1/studies/" + quote(name, safe="")))

@@ -26,8 +26,8 @@ from typing import Any
 
 import requests
 
-from suggest_client import __version__
 from suggest_client.errors import ConnectionFailed, ProblemError, from_problem
+from suggest_client.version import __version__
 
 log = logging.getLogger("suggest_client")
 

@@ -27,11 +27,12 @@ from tqdm import tqdm
 
 from suggest_client.client import Client
 from suggest_client.errors import Conflict, SuggestError, TrialPruned
-from suggest_client.study import Study, Trial
+from suggest_client.study import Study
 from suggest_client.torch.data import Splits, load_data, load_digits_splits
 from suggest_client.torch.device import pick_device, threads_per_worker
 from suggest_client.torch.space import SpaceError, load_space, resolve_params, without_params
 from suggest_client.torch.training import train
+from suggest_client.trial import Trial
 
 OBJECTIVE = {"name": "val_accuracy", "goal": "maximize"}
 TOP = 5  # trials in the summary
