@@ -2,7 +2,7 @@
 
 PostgreSQL: one fresh database per test session (created beside SUGGEST_TEST_POSTGRES_URL's,
 dropped at the end), migrated once, its tables emptied before each test. `serve` starts real
-`suggest-api serve` processes (tests/servers.py) and always stops them.
+`suggest-api serve` processes (tests/support/servers.py) and always stops them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from suggest_api.config import Settings
 from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import Base
-from tests.servers import Server, StartServer, start_server
-from tests.teams import TeamKeys, make_team_with_keys
+from tests.support.servers import Server, StartServer, start_server
+from tests.support.teams import TeamKeys, make_team_with_keys
 
 POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]

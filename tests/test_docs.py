@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

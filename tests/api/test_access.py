@@ -35,8 +35,8 @@ from suggest_api.logs import JsonFormatter
 from suggest_api.logs import configure as configure_logging
 from suggest_api.storage.database import transaction
 from suggest_api.storage.models import ApiKeyRow, Base
-from tests.api.helpers import assert_problem, study_body
-from tests.teams import TeamKeys, bearer, make_key, revoke
+from tests.api.support import assert_problem, study_body
+from tests.support.teams import TeamKeys, bearer, make_key, revoke
 
 Json = dict[str, Any]
 Headers = dict[str, str]

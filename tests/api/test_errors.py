@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from suggest_api.app import create_app
 from suggest_api.config import Limits, Settings
-from tests.api.helpers import assert_problem, create, study_body
+from tests.api.support import assert_problem, create, study_body
 
 
 def test_unknown_route_is_a_problem(client: FlaskClient) -> None:

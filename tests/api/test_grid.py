@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from suggest_api.app import create_app
 from suggest_api.config import Limits, Settings
 from suggest_api.space import SearchSpace
-from tests.api.helpers import ask, assert_problem, create, tell
+from tests.api.support import ask, assert_problem, create, tell
 
 SPACE: dict[str, Any] = {"params": [
     {"name": "width", "type": "int", "low": 1, "high": 3},

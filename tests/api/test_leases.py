@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from suggest_api.accounts import DEFAULT_TEAM
 from suggest_api.storage import accounts, studies, trials
 from suggest_api.storage.database import database_now, transaction
 from suggest_api.storage.models import TrialRow
-from tests.api.helpers import ask, assert_problem, create, tell
+from tests.api.support import ask, assert_problem, create, run_all, tell
 
 
 def at(text: str) -> datetime:
@@ -117,20 +116,3 @@ def test_timestamps_come_from_the_database_clock(app: flask.Flask) -> None:
         after = database_now(session)
     created = at(trial["created_at"]).replace(tzinfo=None)
     assert before - timedelta(milliseconds=1) <= created <= after + timedelta(milliseconds=1)
-
-
-def run_all(tasks: list[Callable[[], None]]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(task: Callable[[], None]) -> None:
-        try:
-            task()
-        except BaseException as error:  # reported below, in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(task,)) for task in tasks]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not errors, errors

@@ -11,7 +11,7 @@ import flask
 import pytest
 
 from suggest_api.config import Settings
-from tests.api.helpers import ask, assert_problem, create, tell
+from tests.api.support import ask, assert_problem, create, tell
 
 BAYESIAN = {"name": "bayesian", "options": {"n_initial": 3}}
 

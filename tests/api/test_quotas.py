@@ -28,8 +28,8 @@ from suggest_api.config import Settings
 from suggest_api.service import accounts
 from suggest_api.storage.database import transaction
 from suggest_api.storage.models import StudyRow, TrialRow
-from tests.api.helpers import assert_problem, study_body
-from tests.teams import TeamKeys, make_team_with_keys
+from tests.api.support import assert_problem, study_body
+from tests.support.teams import TeamKeys, make_team_with_keys
 
 Json = dict[str, Any]
 

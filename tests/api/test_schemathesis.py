@@ -55,8 +55,8 @@ from suggest_api.app import create_app
 from suggest_api.config import Settings
 from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
-from tests.api.helpers import SPACE, ask, create, study_body, tell
-from tests.teams import TeamKeys, make_team_with_keys
+from tests.api.support import SPACE, ask, create, study_body, tell
+from tests.support.teams import TeamKeys, make_team_with_keys
 
 POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]

@@ -9,7 +9,7 @@ import flask
 import pytest
 from flask.testing import FlaskClient
 
-from tests.api.helpers import SPACE, ask, assert_problem, create, study_body, tell
+from tests.api.support import SPACE, ask, assert_problem, create, study_body, tell
 
 
 def test_create_returns_the_study_with_defaults(client: FlaskClient) -> None:

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from suggest_api.suggesters.registry import suggesters
-from tests.api.helpers import ask, create, study_body, tell
+from tests.api.support import ask, create, study_body, tell
 
 NAMES = sorted(suggesters.specs())
 

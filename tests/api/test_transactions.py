@@ -18,8 +18,7 @@ from suggest_api.config import Settings
 from suggest_api.storage import idempotency
 from suggest_api.storage.database import MAX_ATTEMPTS, database_now, make_engine, retrying, transaction
 from suggest_api.storage.models import IdempotencyRow, TrialRow
-from tests.api.helpers import create
-from tests.api.test_leases import run_all
+from tests.api.support import create, run_all
 
 
 @pytest.mark.postgres

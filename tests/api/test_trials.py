@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from suggest_api.space import SearchSpace
-from tests.api.helpers import SPACE, ask, assert_problem, create, study_body, tell
+from tests.api.support import SPACE, ask, assert_problem, create, study_body, tell
 
 
 def test_ask_hands_out_sequential_running_trials_that_fit_the_space(client: FlaskClient) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, StartServer
+from tests.support.servers import Server, StartServer
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 
 from suggest_client import Client
 from tests.conftest import BACKENDS
-from tests.servers import Server, start_server
+from tests.support.servers import Server, start_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -24,11 +24,11 @@ import pytest
 
 from suggest_client import Client, ConnectionFailed, NotFound, ProblemError, Study, SuggestError, Trial
 from suggest_client.errors import Forbidden, RateLimited, Unauthorized
-from tests.client.proxy import Fault, proxy
-from tests.servers import Server, free_port, run_cli, server_environment, start_server
+from tests.client.support.proxy import Fault, proxy
+from tests.support.servers import Server, free_port, run_cli, server_environment, start_server
 
 if TYPE_CHECKING:
-    from tests.teams import TeamKeys
+    from tests.support.teams import TeamKeys
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     from suggest_api.service import accounts
     from suggest_api.storage.database import make_engine, make_sessions
     from suggest_api.storage.migrate import upgrade
-    from tests.teams import make_team_with_keys
+    from tests.support.teams import make_team_with_keys
 
     workdir = tmp_path_factory.mktemp(f"secured-{request.param}")
     if request.param == "sqlite":

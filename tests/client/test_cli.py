@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from suggest_client import Client
-from tests.servers import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 

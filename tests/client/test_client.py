@@ -11,7 +11,7 @@ import pytest
 
 import suggest_client.paging
 from suggest_client import Client, Study, Trial, TrialPruned, errors
-from tests.servers import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import pytest
 
 from suggest_client import Client, Trial
 from suggest_client.optimize import INTERRUPT_GRACE_S
-from tests.client import objectives
-from tests.client.proxy import Fault, proxy
-from tests.servers import Server
+from tests.client.support import objectives
+from tests.client.support.proxy import Fault, proxy
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_ctrl_c_stops_the_workers_and_fails_their_trials(server: Server, api: Cl
                                                           workers: int, mode: str, whole_group: bool) -> None:
     """`whole_group`: Ctrl-C in a terminal signals every process; `kill -INT` reaches the parent only."""
     api.create_study(study_name, SPACE)
-    process = subprocess.Popen([sys.executable, "-m", "tests.client.objectives", server.base_url, study_name,
+    process = subprocess.Popen([sys.executable, "-m", "tests.client.support.objectives", server.base_url, study_name,
                                 str(workers), mode], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True, text=True)
     try:

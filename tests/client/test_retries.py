@@ -9,8 +9,8 @@ import pytest
 
 from suggest_client import Client, ConnectionFailed, errors
 from suggest_client.transport import retry_after
-from tests.client.proxy import PROBLEM_TYPE, Decide, Fault, proxy
-from tests.servers import Server, free_port
+from tests.client.support.proxy import PROBLEM_TYPE, Decide, Fault, proxy
+from tests.support.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
 

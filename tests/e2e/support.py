@@ -1,6 +1,6 @@
 """Helpers for end-to-end tests: make HTTP calls to a `suggest-api serve` and read the results.
 
-Servers are started by the `serve` fixture (tests/conftest.py, helpers in tests/servers.py). Every
+Servers are started by the `serve` fixture (tests/conftest.py, helpers in tests/support/servers.py). Every
 call has a deadline, and every response it opens is read to its end and closed again.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from tests.servers import HTTP_TIMEOUT_S
+from tests.support.servers import HTTP_TIMEOUT_S
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ import requests
 
 import suggest_api
 from tests.e2e.support import call, expect
-from tests.servers import StartServer, run_cli
+from tests.support.servers import StartServer, run_cli
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 
 @dataclass

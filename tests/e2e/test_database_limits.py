@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from suggest_api.storage.database import make_engine
 from tests.e2e.support import Reply, call, expect, study_body
-from tests.servers import StartServer, children
+from tests.support.servers import StartServer, children
 
 pytestmark = pytest.mark.postgres
 

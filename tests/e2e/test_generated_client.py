@@ -25,8 +25,8 @@ import requests
 from suggest_api.app import create_app
 from suggest_api.config import Settings
 from suggest_api.storage.database import make_engine, make_sessions
-from tests.servers import HTTP_TIMEOUT_S, StartServer
-from tests.teams import make_team_with_keys
+from tests.support.servers import HTTP_TIMEOUT_S, StartServer
+from tests.support.teams import make_team_with_keys
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from suggest_api.space import SearchSpace
 from suggest_api.suggesters.grid_points import GridPoints
 from suggest_api.suggesters.permutation import SeededPermutation
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 SEED = 20_240_611
 SPACE: dict[str, Any] = {"params": [

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from suggest_api.storage.database import make_engine
 from suggest_api.storage.migrate import head_revision
 from suggest_api.storage.models import Base
-from tests.servers import SUGGEST_API, server_environment
+from tests.support.servers import SUGGEST_API, server_environment
 
 MIGRATORS = 4
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.support import all_trials, call, expect, in_threads
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 #: 98 points: few enough that a model ignoring the running trials would hand its one optimum to everyone.
 SPACE: dict[str, Any] = {"params": [

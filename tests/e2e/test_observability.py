@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.e2e.support import call, expect, in_threads, study_body
-from tests.servers import Server, StartServer
+from tests.support.servers import Server, StartServer
 
 ASK_ENDPOINT = "/v1/studies/<name>/ask"  # the route template is the label, not the concrete path
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from suggest_api.storage.database import make_engine
 from suggest_api.storage.models import StudyRow, TrialRow
 from tests.e2e.support import Reply, call, expect, study_body
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 CLIENTS = 6
 WARM_UP_TELLS = 40  # acknowledged tells before SIGTERM, so the burst is well under way

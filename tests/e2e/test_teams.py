@@ -36,7 +36,7 @@ from suggest_api.storage.database import make_engine, make_sessions, transaction
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import StudyRow, TeamRow, TrialRow
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
-from tests.servers import (
+from tests.support.servers import (
     HTTP_TIMEOUT_S,
     SUGGEST_API,
     Server,
@@ -46,7 +46,7 @@ from tests.servers import (
     run_cli,
     server_environment,
 )
-from tests.teams import bearer, make_key, make_team_with_keys
+from tests.support.teams import bearer, make_key, make_team_with_keys
 
 REQUIRED = {"SUGGEST_AUTH": "required"}
 TEAM_ENDPOINT = "/v1/team"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from suggest_api.storage.database import make_engine, make_sessions
-from tests.js.test_js_client import run_node_tests, tap_count
-from tests.servers import StartServer
-from tests.teams import make_team_with_keys
+from tests.js.support import run_node_tests, tap_count
+from tests.support.servers import StartServer
+from tests.support.teams import make_team_with_keys
 
 AUTH_TESTS = "clients/js/test/auth.test.js"
 #: Tests in AUTH_TESTS; every one must run (none skipped) when the keys are given.

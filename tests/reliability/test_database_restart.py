@@ -32,7 +32,7 @@ from tests.reliability.support import (
     server_failures,
     stored,
 )
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 CLIENTS = 6
 WORKERS = 2

@@ -31,7 +31,7 @@ from tests.reliability.support import (
     server_failures,
     stored,
 )
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 HEARTBEAT_TIMEOUT_S = 2.0
 BUDGET = 200  # completed trials the study must reach

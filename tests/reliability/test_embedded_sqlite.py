@@ -15,7 +15,7 @@ import requests
 
 from tests.e2e.support import SPACE, call, expect, study_body
 from tests.reliability.support import Figures, Fleet, Tally, gaps, lost, malformed, server_failures, stored
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 CLIENTS = 16
 ASKS = 500  # per client

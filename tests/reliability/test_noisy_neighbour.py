@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from suggest_api.storage.database import make_engine
 from suggest_api.storage.models import StudyRow, TrialRow
 from tests.reliability.support import POOL_ENV, Figures, gaps, server_failures, stored
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 from workloads import noisy_neighbour
 
 CLIENTS = 8

@@ -27,7 +27,7 @@ from suggest_api.storage.database import make_engine
 from suggest_api.storage.models import IdempotencyRow
 from tests.e2e.support import Reply, call, expect, study_body
 from tests.reliability.support import POOL_ENV, Figures, server_failures, stored
-from tests.servers import StartServer
+from tests.support.servers import StartServer
 
 REUSED = "urn:suggest-api:problem:idempotency-key-reused"
 TELL_COPIES = 5

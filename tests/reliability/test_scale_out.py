@@ -32,7 +32,7 @@ from tests.reliability.support import (
     sleep_while,
     stored,
 )
-from tests.servers import Server, start_server
+from tests.support.servers import Server, start_server
 
 CLIENTS = 16
 WORKERS = 4

@@ -33,7 +33,7 @@ from tests.reliability.support import (
     server_failures,
     stored,
 )
-from tests.servers import StartServer, children
+from tests.support.servers import StartServer, children
 
 CLIENTS = 8
 ROUNDS = 80  # ask + tell pairs per client: about 10 s of load, 10 kills

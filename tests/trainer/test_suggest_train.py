@@ -24,7 +24,7 @@ import torch
 
 import suggest_client.torch
 from suggest_client.torch import DEFAULT_SPACE_PATH
-from tests.servers import HTTP_TIMEOUT_S, StartServer
+from tests.support.servers import HTTP_TIMEOUT_S, StartServer
 
 SUGGEST_TRAIN = str(Path(sys.executable).with_name("suggest-train"))
 RUN_TIMEOUT_S = 300.0  # 6 trials of 3 epochs take a few seconds; the rest is slack for a busy machine

@@ -25,7 +25,7 @@ from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.bayesian import BayesianOptions, BayesianSuggester
 from suggest_api.suggesters.gaussian_process import GaussianProcess, Hyperparameters, fit_hyperparameters
 from suggest_api.suggesters.warping import CubeGeometry
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

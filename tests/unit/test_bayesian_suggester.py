@@ -1,4 +1,5 @@
-"""The bayesian suggester: valid and deterministic suggestions, regret on known functions, batches, failures."""
+"""The bayesian suggester: valid and deterministic suggestions, batches, failures (its regret through the
+service: tests/service/test_regret.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.bayesian import BayesianOptions, BayesianSuggester
 from suggest_api.suggesters.registry import suggesters
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 from workloads.problems import PROBLEMS
-from workloads.study_loop import run_study, scratch_database
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -99,35 +99,6 @@ def test_same_history_and_seed_give_the_same_suggestions() -> None:
     first = ask(history, space=MIXED, count=2, seed=5)
     assert ask(history, space=MIXED, count=2, seed=5) == first
     assert ask(history, space=MIXED, count=2, seed=6) != first
-
-
-def forrester(params: Mapping[str, Any]) -> float:
-    """Forrester et al. (2008): one-dimensional, multimodal, minimum -6.0207 at x = 0.7572."""
-    x = float(params["x"])
-    return (6 * x - 2) ** 2 * math.sin(12 * x - 4)
-
-
-FORRESTER_MIN = -6.020740055767083
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_regret_on_a_one_dimensional_function(seed: int) -> None:
-    """Within 20 trials (10 Sobol, 10 model-based), regret below 1e-3; random search needs ~1000 for that."""
-    with scratch_database() as sessions:
-        run = run_study(sessions, name="forrester", space={"params": [{"name": "x", "type": "float", "low": 0.0,
-                                                                       "high": 1.0}]},
-                        objective=forrester, suggester="bayesian", budget=20, seed=seed)
-    assert min(run.values) - FORRESTER_MIN < 1e-3
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_regret_on_branin(seed: int) -> None:
-    """Within 35 trials, regret below 0.01 (random search typically sits near 0.5 there)."""
-    problem = PROBLEMS["branin"]
-    with scratch_database() as sessions:
-        run = run_study(sessions, name="branin", space=problem.space, objective=problem.objective,
-                        suggester="bayesian", budget=35, seed=seed)
-    assert problem.regret(min(run.values)) < 0.01
 
 
 def test_maximize_goes_for_the_maximum() -> None:

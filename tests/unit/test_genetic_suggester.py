@@ -1,9 +1,9 @@
 """The genetic suggester: valid children on conditional spaces, deterministic, never repeating a trial while
-the space has another point, breeding only from completed trials, and better than its initial population."""
+the space has another point, breeding only from completed trials (better than its initial population
+through the service: tests/service/test_regret.py)."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,9 +20,7 @@ from suggest_api.suggesters.base import SuggestRequest, trial_rng
 from suggest_api.suggesters.genetic import GeneticSuggester
 from suggest_api.suggesters.registry import suggesters
 from suggest_api.suggesters.sobol import sobol_points
-from tests.spaces import TRAINING_SPACE
-from workloads.problems import PROBLEMS
-from workloads.study_loop import run_study, scratch_database
+from tests.support.spaces import TRAINING_SPACE
 
 NOW = datetime(2026, 1, 1)
 SPACE = TRAINING_SPACE
@@ -206,23 +204,3 @@ def test_defaults_are_filled_and_documented() -> None:
     assert dict(ref.options) == {"population_size": 10, "mutation_rate": None, "mutation_scale": 0.1,
                                  "crossover_rate": 0.9, "tournament_size": 3}
     assert genetic().needs_history is True
-
-
-SEEDS = (0, 1, 2, 3)
-
-
-def test_evolution_beats_its_initial_population_and_random_search() -> None:
-    """Through the service's own ask/tell code, 100 trials of Hartmann-3 (4 fixed seeds)."""
-    problem = PROBLEMS["hartmann3"]
-    genetic_regret, random_regret = [], []
-    for seed in SEEDS:
-        with scratch_database() as sessions:
-            run = run_study(sessions, name="ga", space=problem.space, objective=problem.objective,
-                            suggester="genetic", budget=100, seed=seed)
-            baseline = run_study(sessions, name="random", space=problem.space, objective=problem.objective,
-                                 suggester="random", budget=100, seed=seed)
-        initial = 10  # the default population_size
-        assert min(run.values) < min(run.values[:initial]), seed
-        genetic_regret.append(problem.regret(min(run.values)))
-        random_regret.append(problem.regret(min(baseline.values)))
-    assert statistics.mean(genetic_regret) < 0.5 * statistics.mean(random_regret), (genetic_regret, random_regret)

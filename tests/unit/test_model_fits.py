@@ -26,7 +26,7 @@ from suggest_api.service.model_fits import ModelFitFailed, ModelFits, stop_idle_
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.registry import suggesters
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

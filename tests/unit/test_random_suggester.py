@@ -14,7 +14,7 @@ from suggest_api.domain import Goal, PluginRef
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.random import RandomSuggester
 from suggest_api.suggesters.registry import suggesters
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 
 SPACE = TRAINING_SPACE
 

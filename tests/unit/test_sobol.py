@@ -8,7 +8,7 @@ import numpy as np
 
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.sobol import sobol_points
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 
 
 def test_a_window_of_the_sequence_is_the_same_slice_of_a_longer_run() -> None:

@@ -18,7 +18,7 @@ from suggest_api.domain import Goal, PluginRef, Trial, TrialState
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest, trial_rng
 from suggest_api.suggesters.registry import suggesters
-from tests.spaces import TRAINING_SPACE
+from tests.support.spaces import TRAINING_SPACE
 
 SPACES = {
     "conditional": TRAINING_SPACE,

@@ -1,7 +1,9 @@
-"""Small builders for API tests."""
+"""What the API tests share: study bodies, ask/tell shortcuts, problem checks, tasks run at once."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -50,3 +52,21 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
     if field is not None:
         assert field in body.get("errors", {}), body
     return body
+
+
+def run_all(tasks: list[Callable[[], None]]) -> None:
+    """Run each task in a thread of its own, all at once; fail with any exception one raised."""
+    errors: list[BaseException] = []
+
+    def guarded(task: Callable[[], None]) -> None:
+        try:
+            task()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(task,)) for task in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors

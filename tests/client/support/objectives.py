@@ -41,7 +41,7 @@ def forever(trial: Trial) -> float:
 
 
 if __name__ == "__main__":
-    # python -m tests.client.objectives URL STUDY WORKERS threads|processes: optimize `forever`.
+    # python -m tests.client.support.objectives URL STUDY WORKERS threads|processes: optimize `forever`.
     url, name, workers, mode = sys.argv[1:5]
     study = Client(url).study(name)
     print("optimizing", flush=True)
