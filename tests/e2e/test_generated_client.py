@@ -24,7 +24,7 @@ import requests
 
 from suggest_api.app import create_app
 from suggest_api.config import Settings
-from suggest_api.storage.database import make_engine, make_sessions
+from tests.support.databases import sessions_on
 from tests.support.servers import HTTP_TIMEOUT_S, StartServer
 from tests.support.teams import make_team_with_keys
 
@@ -87,11 +87,8 @@ def test_the_loop_type_checks_against_the_generated_client(generated: Path, tmp_
 def test_generated_client_runs_an_ask_tell_loop(generated: Path, document: dict[str, Any], serve: StartServer,
                                                 database_url: str, tmp_path: Path) -> None:
     server = serve(database_url, workers=2, env={"SUGGEST_AUTH": "required"})
-    engine = make_engine(database_url)
-    try:
-        key = make_team_with_keys(make_sessions(engine), "generated").member
-    finally:
-        engine.dispose()
+    with sessions_on(database_url) as sessions:
+        key = make_team_with_keys(sessions, "generated").member
     with requests.get(f"{server.base_url}/openapi.json", timeout=HTTP_TIMEOUT_S) as response:
         assert response.status_code == 200
         assert response.json() == document, "the served document is not the one the client was generated from"

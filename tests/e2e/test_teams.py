@@ -15,9 +15,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,11 @@ from suggest_api.accounts import KEY_PATTERN, Role, parse_key
 from suggest_api.config import Limits, Settings
 from suggest_api.service import accounts
 from suggest_api.service.transactions import Transactions
-from suggest_api.storage.database import make_engine, make_sessions, transaction
+from suggest_api.storage.database import make_engine, transaction
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import StudyRow, TeamRow, TrialRow
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
+from tests.support.databases import sessions_on
 from tests.support.servers import (
     HTTP_TIMEOUT_S,
     SUGGEST_API,
@@ -56,16 +56,6 @@ REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 11
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-@contextmanager
-def sessions_on(database_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the served database, in this process (teams and keys made as the CLI makes them)."""
-    engine = make_engine(database_url)
-    try:
-        yield make_sessions(engine)
-    finally:
-        engine.dispose()
-
 
 def migrated_sqlite(path: Path) -> str:
     url = f"sqlite:///{path}"

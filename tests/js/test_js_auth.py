@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from suggest_api.storage.database import make_engine, make_sessions
 from tests.js.support import run_node_tests, tap_count
+from tests.support.databases import sessions_on
 from tests.support.servers import StartServer
 from tests.support.teams import make_team_with_keys
 
@@ -20,12 +20,8 @@ EXPECTED_TESTS = 7
 
 @pytest.mark.slow
 def test_js_client_authenticates_against_a_secured_server(database_url: str, serve: StartServer) -> None:
-    engine = make_engine(database_url)
-    try:
-        sessions = make_sessions(engine)
+    with sessions_on(database_url) as sessions:
         alpha, beta = make_team_with_keys(sessions, "js-alpha"), make_team_with_keys(sessions, "js-beta")
-    finally:
-        engine.dispose()
     server = serve(database_url, workers=2, env={"SUGGEST_AUTH": "required"})
     output = run_node_tests(AUTH_TESTS, SUGGEST_TEST_URL=server.base_url, SUGGEST_TEST_KEY=alpha.member,
                             SUGGEST_TEST_READ_KEY=alpha.read, SUGGEST_TEST_OTHER_KEY=beta.member)

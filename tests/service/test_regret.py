@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
-from suggest_api.storage.database import make_engine, make_sessions
+from tests.support.databases import sessions_on
 from workloads.problems import PROBLEMS
 from workloads.study_loop import run_study
 
 FORRESTER_MIN = -6.020740055767083
 GENETIC_SEEDS = (0, 1, 2, 3)
-
-
-@contextmanager
-def sessions_on(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    try:
-        yield make_sessions(engine)
-    finally:
-        engine.dispose()
 
 
 def forrester(params: Mapping[str, Any]) -> float:
