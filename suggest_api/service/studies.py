@@ -21,7 +21,7 @@ from suggest_api.service.lookup import no_study
 from suggest_api.space import SearchSpace
 from suggest_api.storage import accounts, studies
 from suggest_api.storage.database import database_now
-from suggest_api.storage.studies import NewStudy, SpaceCache
+from suggest_api.storage.studies import SpaceCache
 from suggest_api.suggesters.registry import suggesters
 
 MAX_SEED = 2**63 - 1
@@ -94,13 +94,12 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
                             "delete studies it no longer needs, or ask the operator to raise the quota",
                             extra={"quota": "max_studies", "limit": who.quotas.max_studies})
     now = database_now(session)
-    study_id = studies.insert(session, NewStudy(
-        team_id=who.team_id, created_by=who.key_id, name=definition.name, space=wanted["space"],
-        objective_name=definition.objective_name, goal=wanted["goal"], suggester=wanted["suggester"],
-        pruner=wanted["pruner"],
-        seed=definition.seed if definition.seed is not None else secrets.randbelow(MAX_SEED),
-        heartbeat_timeout=definition.heartbeat_timeout or default_heartbeat_timeout,
-        metadata=definition.metadata, created_at=now))
+    new = wanted | {
+        "seed": definition.seed if definition.seed is not None else secrets.randbelow(MAX_SEED),
+        "heartbeat_timeout": definition.heartbeat_timeout or default_heartbeat_timeout,
+        "metadata": definition.metadata}
+    study_id = studies.insert(session, team_id=who.team_id, created_by=who.key_id, name=definition.name,
+                              definition=new, created_at=now)
     accounts.record(session, who.team_id, who.key_id, "study.created", definition.name, now)
     return Created(studies.read_by_id(session, study_id, spaces), created=True)
 

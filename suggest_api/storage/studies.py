@@ -10,50 +10,21 @@ cost more than the queries themselves. The rest uses the ORM.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.config import Limits
-from suggest_api.domain import Goal, Report, Study, Trial, TrialCounts, TrialState
+from suggest_api.domain import Study
 from suggest_api.space import SearchSpace
+from suggest_api.storage import trials
 from suggest_api.storage.database import storable, utc_now
-from suggest_api.storage.models import StudyRow, TrialRow
-from suggest_api.storage.rows import (
-    OWN_STUDY,
-    REF_COLUMNS,
-    REPORTS,
-    STUDIES,
-    TRIAL_COLUMNS,
-    TRIALS,
-    StudyRef,
-    study_from_row,
-    trial_from_row,
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewStudy:
-    """What a create stores: the definition (as canonical JSON) and who made it, when."""
-
-    team_id: int
-    created_by: str | None
-    name: str
-    space: Mapping[str, Any]
-    objective_name: str
-    goal: str
-    suggester: Mapping[str, Any]
-    pruner: Mapping[str, Any] | None
-    seed: int
-    heartbeat_timeout: float
-    metadata: Mapping[str, Any] | None
-    created_at: datetime
-
+from suggest_api.storage.models import StudyRow
+from suggest_api.storage.rows import OWN_STUDY, REF_COLUMNS, STUDIES, StudyRef, study_from_row
 
 #: The stored columns that make a study's definition, by the name a create request gives them.
 DEFINITION = {"space": "space", "objective_name": "objective_name", "goal": "goal", "suggester": "suggester",
@@ -125,14 +96,12 @@ def stored_definition(session: Session, team_id: int, name: str) -> tuple[int, d
     return row.id, {given: getattr(row, column) for given, column in DEFINITION.items()}
 
 
-def insert(session: Session, study: NewStudy) -> int:
-    """Store a new study; its row id. A concurrent create of the same name fails here (IntegrityError)."""
-    row = StudyRow(team_id=study.team_id, created_by=study.created_by, name=study.name, space=dict(study.space),
-                   objective_name=study.objective_name, goal=study.goal, suggester=dict(study.suggester),
-                   pruner=dict(study.pruner) if study.pruner is not None else None, seed=study.seed,
-                   heartbeat_timeout=study.heartbeat_timeout,
-                   user_metadata=dict(study.metadata) if study.metadata is not None else None,
-                   next_number=0, created_at=study.created_at)
+def insert(session: Session, *, team_id: int, created_by: str | None, name: str, definition: Mapping[str, Any],
+           created_at: datetime) -> int:
+    """Store a new study (`definition`: a value for each of `DEFINITION`'s names); its row id. A concurrent
+    create of the same name fails here (IntegrityError)."""
+    row = StudyRow(team_id=team_id, created_by=created_by, name=name, next_number=0, created_at=created_at,
+                   **{column: definition[given] for given, column in DEFINITION.items()})
     session.add(row)
     session.flush()
     return row.id
@@ -208,42 +177,12 @@ def page(session: Session, team_id: int, after: int, limit: int, spaces: SpaceCa
 
 def _summaries(session: Session, rows: Sequence[StudyRow], spaces: SpaceCache) -> list[Study]:
     """Studies with their trial counts and best trials: a fixed number of queries for any page size."""
-    counts = _count_trials(session, (r.id for r in rows))
-    best = _best_trials(session, rows)
+    ids = [row.id for row in rows]
+    counts = trials.count_by_state(session, ids)
+    best = trials.best_of_studies(session, ids)
     return [replace(_study(row, spaces), trial_counts=counts[row.id], queued=row.queued, best_trial=best.get(row.id))
             for row in rows]
 
 
 def _study(row: StudyRow, spaces: SpaceCache) -> Study:
     return study_from_row(row, spaces.get(row.id, row.created_at, lambda: row.space))
-
-
-def _count_trials(session: Session, study_ids: Iterable[int]) -> dict[int, TrialCounts]:
-    ids = list(study_ids)
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    if ids:
-        query = (select(TrialRow.study_id, TrialRow.state, func.count())
-                 .where(TrialRow.study_id.in_(ids)).group_by(TrialRow.study_id, TrialRow.state))
-        for study_id, state, n in session.execute(query):
-            counts[study_id][state] = n
-    return {i: TrialCounts(**counts.get(i, {})) for i in ids}
-
-
-def _best_trials(session: Session, studies: Sequence[StudyRow]) -> dict[int, Trial]:
-    """Each study's best completed trial, with its reports, in two queries however many studies."""
-    if not studies:
-        return {}
-    score = case((STUDIES.c.goal == Goal.MINIMIZE.value, TRIALS.c.value), else_=-TRIALS.c.value)
-    ranked = (select(*TRIAL_COLUMNS, func.row_number().over(partition_by=TRIALS.c.study_id,
-                                                            order_by=(score, TRIALS.c.number)).label("rank"))
-              .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
-              .where(TRIALS.c.study_id.in_([s.id for s in studies]),
-                     TRIALS.c.state == TrialState.COMPLETED.value)
-              .subquery())
-    rows = session.connection().execute(select(ranked).where(ranked.c.rank == 1)).all()
-    reports: dict[int, list[Report]] = defaultdict(list)
-    query = (select(REPORTS.c.trial_id, REPORTS.c.step, REPORTS.c.value)
-             .where(REPORTS.c.trial_id.in_([row.id for row in rows])).order_by(REPORTS.c.trial_id, REPORTS.c.step))
-    for trial_id, step, value in session.connection().execute(query) if rows else ():
-        reports[trial_id].append(Report(step=step, value=value))
-    return {row.study_id: trial_from_row(row, reports.get(row.id, ())) for row in rows}

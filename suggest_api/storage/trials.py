@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, null, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
-from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
+from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialCounts, TrialState
 from suggest_api.storage.database import storable, utc_now
 from suggest_api.storage.rows import (
     OWN_STUDY,
@@ -226,3 +226,34 @@ def pop_queued(session: Session, study_id: int, limit: int) -> list[Queued]:
         session.connection().execute(update(STUDIES).where(STUDIES.c.id == study_id)
                                      .values(queued=STUDIES.c.queued - len(rows)))
     return [Queued(row.params, row.metadata) for row in rows]
+
+
+def count_by_state(session: Session, ids: Sequence[int]) -> dict[int, TrialCounts]:
+    """Each study's trials, counted by state."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    if ids:
+        query = (select(TRIALS.c.study_id, TRIALS.c.state, func.count())
+                 .where(TRIALS.c.study_id.in_(ids)).group_by(TRIALS.c.study_id, TRIALS.c.state))
+        for study_id, state, n in session.connection().execute(query):
+            counts[study_id][state] = n
+    return {i: TrialCounts(**counts.get(i, {})) for i in ids}
+
+
+def best_of_studies(session: Session, ids: Sequence[int]) -> dict[int, Trial]:
+    """Each study's best completed trial, with its reports, in two queries however many studies."""
+    if not ids:
+        return {}
+    score = case((STUDIES.c.goal == Goal.MINIMIZE.value, TRIALS.c.value), else_=-TRIALS.c.value)
+    ranked = (select(*TRIAL_COLUMNS, func.row_number().over(partition_by=TRIALS.c.study_id,
+                                                            order_by=(score, TRIALS.c.number)).label("rank"))
+              .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
+              .where(TRIALS.c.study_id.in_(ids),
+                     TRIALS.c.state == TrialState.COMPLETED.value)
+              .subquery())
+    rows = session.connection().execute(select(ranked).where(ranked.c.rank == 1)).all()
+    reports: dict[int, list[Report]] = defaultdict(list)
+    query = (select(REPORTS.c.trial_id, REPORTS.c.step, REPORTS.c.value)
+             .where(REPORTS.c.trial_id.in_([row.id for row in rows])).order_by(REPORTS.c.trial_id, REPORTS.c.step))
+    for trial_id, step, value in session.connection().execute(query) if rows else ():
+        reports[trial_id].append(Report(step=step, value=value))
+    return {row.study_id: trial_from_row(row, reports.get(row.id, ())) for row in rows}
