@@ -100,6 +100,7 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
         "metadata": definition.metadata}
     study_id = studies.insert(session, team_id=who.team_id, created_by=who.key_id, name=definition.name,
                               definition=new, created_at=now)
+    spaces.put(study_id, now, space)  # parsed and validated above: the answer need not parse it again
     accounts.record(session, who.team_id, who.key_id, "study.created", definition.name, now)
     return Created(studies.read_by_id(session, study_id, spaces), created=True)
 

@@ -141,6 +141,12 @@ class SpaceCache:
             space = self._spaces[key] = parse_stored_space(stored())
         return space
 
+    def put(self, study_id: int, created_at: datetime, space: SearchSpace) -> None:
+        """Remember a space parsed elsewhere (a study just created), so it is not parsed again."""
+        if len(self._spaces) >= self.size:
+            self._spaces.clear()
+        self._spaces[(study_id, created_at)] = space
+
     def of(self, session: Session, study: StudyRef) -> SearchSpace:
         """The space of a study found by `find_ref` or `claim_numbers` (read from its row on a miss)."""
         return self.get(study.id, study.created_at,
