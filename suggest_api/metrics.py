@@ -23,6 +23,8 @@ LATENCY = Histogram("suggest_http_request_duration_seconds", "HTTP request laten
 ASKED = Counter("suggest_trials_asked_total", "Trials handed out by ask, by suggester.", ["suggester"])
 TOLD = Counter("suggest_trials_told_total", "Trials finished by tell, by suggester and state.",
                ["suggester", "state"])
+REFUSED = Counter("suggest_http_refused_total", "Requests the HTTP front answered itself (408, 413, 414, 431, "
+                  "400, 503) before the app saw them, by the limit or rule they broke.", ["reason"])
 
 
 def exposition() -> tuple[bytes, str]:

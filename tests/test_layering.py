@@ -1,4 +1,4 @@
-"""Imports point one way (STYLE.md): pure domain <- storage <- service <- api <- app <- cli, and, inside
+"""Imports point one way (STYLE.md): pure domain <- storage <- service <- api <- app <- server <- cli, and, inside
 the space and service packages, from their building blocks up. Neither distribution has an import cycle,
 and no test imports from benchmarks/.
 
@@ -26,7 +26,7 @@ LAYERS = {  # a module may import only from its own layer or lower ones
     "storage": 3,
     "service": 4,
     "api": 5,
-    "app": 6, "cli": 7,
+    "app": 6, "server": 7, "cli": 8,
 }
 PURE = {"space", "domain", "accounts", "names", "paging", "plugins", "suggesters", "pruners", "config", "errors"}
 #: Inside a package: its modules' own order (a module may import only its own rank or lower ones).
@@ -36,9 +36,10 @@ INNER_LAYERS: dict[str, dict[str, int]] = {
                 "accounts": 2, "__init__": 3},
     "service": {"model_fits": 0, "study_locks": 0, "transactions": 0, "leases": 0, "lookup": 1, "studies": 2,
                 "trials": 2, "accounts": 2, "asks": 2, "runtime": 3, "__init__": 4},
+    "server": {"framing": 0, "worker": 1, "gunicorn_app": 2, "__init__": 3},
 }
 #: Modules that must not touch the database or HTTP: they take and return domain values.
-NO_ROWS = ("service", "api", "app", "cli")
+NO_ROWS = ("service", "api", "app", "server", "cli")
 
 
 def top_module(path: Path) -> str:
