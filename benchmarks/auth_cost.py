@@ -51,17 +51,14 @@ from benchmarks.harness import (
     Measured,
     Server,
     bearer_session,
-    cpu_model,
     create_study,
-    load_average,
     log,
     ms,
     run_benchmark,
     suggest_pair,
     table,
-    usable_cores,
-    version,
 )
+from benchmarks.machine import cpu_model, load_average, usable_cores, version
 from suggest_api.accounts import Role
 from suggest_api.config import Settings
 from suggest_api.service import accounts

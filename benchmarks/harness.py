@@ -12,7 +12,6 @@ from __future__ import annotations
 import abc
 import argparse
 import contextlib
-import importlib.metadata
 import math
 import multiprocessing
 import os
@@ -26,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -36,6 +36,8 @@ from types import FrameType
 from typing import Any
 
 import requests
+
+from benchmarks.machine import CLOCK_TICKS, cpu_seconds, load_average, machine_jiffies, session_members
 
 # The search space of DESIGN.md: the HTTP benchmarks' random-suggester studies ask in it (and throughput's
 # Optuna baseline asks the same, through Optuna's define-by-run API, so both sides do the same work).
@@ -80,6 +82,8 @@ class Measured:
     errors: int = 0
     first_error: str | None = None
     cpu: CpuUse | None = None
+    #: Failed pairs by kind: an exception's `kind` attribute where it has one, else its class name.
+    error_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -94,6 +98,7 @@ class Measured:
         self.tell_ms.extend(part["tell_ms"])
         self.errors += int(part["errors"])
         self.first_error = self.first_error or part["first_error"]
+        self.error_kinds.update(part.get("error_kinds") or {})
 
 
 # --- the timed client loop (runs inside client processes) ---------------------------------------
@@ -107,6 +112,7 @@ def timed_loop(ask: Callable[[], Any], tell: Callable[[Any], None], duration_s: 
     ask_ms: list[float] = []
     tell_ms: list[float] = []
     errors, first_error = 0, None
+    error_kinds: Counter[str] = Counter()
     started = time.perf_counter()
     deadline = started + duration_s
     while time.perf_counter() < deadline and errors < MAX_ERRORS:
@@ -118,13 +124,14 @@ def timed_loop(ask: Callable[[], Any], tell: Callable[[Any], None], duration_s: 
             t2 = time.perf_counter()
         except Exception as exc:  # counted and shown in the report; the loop is bounded by time and count
             errors += 1
+            error_kinds[str(getattr(exc, "kind", None) or type(exc).__name__)] += 1
             first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
             time.sleep(0.01)
             continue
         ask_ms.append((t1 - t0) * 1000.0)
         tell_ms.append((t2 - t1) * 1000.0)
     return {"pairs": len(ask_ms), "elapsed_s": time.perf_counter() - started, "ask_ms": ask_ms,
-            "tell_ms": tell_ms, "errors": errors, "first_error": first_error}
+            "tell_ms": tell_ms, "errors": errors, "first_error": first_error, "error_kinds": dict(error_kinds)}
 
 
 def bearer_session(key: str | None) -> requests.Session:
@@ -195,48 +202,6 @@ def create_study(session: requests.Session, base_url: str, name: str, seed: int)
 
 # --- CPU accounting (Linux /proc; figures are absent elsewhere) ----------------------------------
 
-CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-
-
-def _stat_after_name(pid: int | str) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [0] state, [3] session, [11] utime, [12] stime."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()
-
-
-def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process still there."""
-    found = {}
-    for pid in pids:
-        fields = _stat_after_name(pid)
-        if fields is not None:
-            found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return found
-
-
-def session_members(session_id: int) -> list[int]:
-    """A server's gunicorn master and workers: every process in the session it was started in."""
-    members = []
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                fields = _stat_after_name(entry)
-                if fields is not None and int(fields[3]) == session_id:
-                    members.append(int(entry))
-    return members
-
-
-def machine_jiffies() -> tuple[int, int] | None:
-    """(busy, total) CPU time of the whole machine, all cores, in clock ticks."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError, IndexError):
-        return None
-    return sum(values) - values[3] - values[4], sum(values)  # idle and iowait are not busy
-
 
 @dataclass
 class CpuUse:
@@ -304,20 +269,28 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
 
-    def start(self) -> None:
-        """Start it on a free port and wait for /readyz; three tries, as a free port can be taken meanwhile."""
+    def command(self, port: int) -> list[str]:
+        """The server's command line (a subclass may start another server on the same app)."""
+        return [sys.executable, "-m", "suggest_api.cli", "serve", "--database-url", self.database_url,
+                "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
+                "--threads", str(SERVER_THREADS)]
+
+    def environment(self) -> dict[str, str]:
+        """This process's environment without SUGGEST_* settings, plus the server's SUGGEST_AUTH."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUGGEST_")}
         env["SUGGEST_AUTH"] = self.auth
+        return env
+
+    def start(self) -> None:
+        """Start it on a free port and wait for /readyz; three tries, as a free port can be taken meanwhile."""
+        env = self.environment()
         for attempt in range(3):  # a free port can be taken between free_port() and gunicorn's bind
             port = free_port()
             self.base_url = f"http://127.0.0.1:{port}"
             with self.log_path.open("ab") as log_file:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "suggest_api.cli", "serve", "--database-url", self.database_url,
-                     "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
-                     "--threads", str(SERVER_THREADS)],
-                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                    cwd=self.cwd, start_new_session=True)
+                    self.command(port), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    env=env, cwd=self.cwd, start_new_session=True)
             if self._wait_ready():
                 return
             self.stop()
@@ -444,36 +417,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left: int, i
 def ms(value: float) -> str:
     """Milliseconds with two decimals; '-' for no figure (NaN)."""
     return "-" if math.isnan(value) else f"{value:.2f}"
-
-
-def load_average() -> str:
-    """The 1-minute load average, for the report header ('?' where the OS has none)."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "?"
-
-
-def version(distribution: str) -> str:
-    """An installed distribution's version, for the report header."""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('?' elsewhere)."""
-    with contextlib.suppress(OSError):
-        for text_line in Path("/proc/cpuinfo").read_text().splitlines():
-            if text_line.startswith("model name"):
-                return text_line.split(":", 1)[1].strip()
-    return "?"
-
-
-def usable_cores() -> int | None:
-    """Cores this process may run on (its affinity), which can be fewer than the machine has."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 # --- one benchmark run and its clean-up ---------------------------------------------------------

@@ -49,18 +49,15 @@ from benchmarks.harness import (
     Postgres,
     Server,
     ask_one,
-    cpu_model,
     create_study,
-    load_average,
     log,
     ms,
     run_benchmark,
     suggest_pair,
     table,
     tell_one,
-    usable_cores,
-    version,
 )
+from benchmarks.machine import cpu_model, load_average, usable_cores, version
 from workloads.percentiles import percentile
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")  # the choices of harness.SPACE's `optimizer`
