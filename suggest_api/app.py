@@ -13,8 +13,8 @@ from suggest_api import __version__
 from suggest_api.api import access, accounts, docs, ops, plugin_docs, problems, studies, trials
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import EXTENSION
-from suggest_api.api.schemas import COMPONENTS
-from suggest_api.api.strict_json import loads
+from suggest_api.api.schemas import COMPONENTS, document_rules
+from suggest_api.api.strict_json import BodyRefused, check_charset, loads
 from suggest_api.config import Settings
 from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     for blueprint in (studies.blp, trials.blp, accounts.blp, ops.blp):
         api.register_blueprint(blueprint)
     plugin_docs.register(api.spec, suggesters)
+    document_rules(api.spec, settings.limits)
     app.register_blueprint(docs.blp)
     for endpoint in ("api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
         access.mark_public(app, endpoint)
@@ -87,6 +88,7 @@ def _start_request() -> None:
 
 
 def _parse_body() -> flask.Response | None:
+    """Read every body once, strictly (api/strict_json.py), before any view: a refusal is the answer."""
     request = flask.request
     if request.routing_exception is not None:
         return None  # no such route or method: its 404 or 405 says more than anything about the body
@@ -95,11 +97,11 @@ def _parse_body() -> flask.Response | None:
             return problems.problem(415, "Unsupported Media Type",
                                     "send the body as JSON with the header Content-Type: application/json")
         try:
+            check_charset(request.mimetype_params)
             flask.g.json_body = loads(request.get_data(cache=True))
-        except ValueError as exc:
-            reason = getattr(exc, "msg", str(exc))
-            return problems.problem(400, "Bad Request", f"the body is not valid JSON: {reason}",
-                                    errors={"body": [reason]})
+        except BodyRefused as exc:
+            title = "Unsupported Media Type" if exc.status == 415 else "Bad Request"
+            return problems.problem(exc.status, title, exc.detail, errors=exc.errors)
     return None
 
 

@@ -333,7 +333,10 @@ def _parse_step(path: str, label: str, kind: str, raw: object, log: bool,
             return None
         step: float | int = int(raw)
     else:
-        step = float(raw)
+        try:
+            step = float(raw)
+        except OverflowError:  # an integer beyond float64, as a bound is (_parse_bound)
+            step = math.inf if raw > 0 else -math.inf
         if not math.isfinite(step):
             problems.add(where, f"{label}: step must be a finite number, got {show(raw)}")
             return None
@@ -425,6 +428,11 @@ def _parse_categorical(path: str, label: str, item: Mapping[str, object], limits
         if not is_scalar(choice):
             problems.add(f"{where}[{j}]", f"{label}: choice {show(choice)} is not allowed; choices must be "
                                           "strings, finite numbers or booleans")
+            ok = False
+            continue
+        if isinstance(choice, str) and len(choice) > limits.max_name_length:
+            problems.add(f"{where}[{j}]", f"{label}: choice {show(choice)} is {len(choice)} characters long, above "
+                                          f"the limit of {limits.max_name_length}; shorten it")
             ok = False
             continue
         key = value_key(choice)
