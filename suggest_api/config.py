@@ -23,6 +23,17 @@ class Limits:
     max_import: int = 1000
     #: Largest grid a grid study may define (points are computed, never stored, so this is generous).
     max_grid_size: int = 10**10
+    #: The HTTP front's limits on a request's head (suggest_api/server/framing.py): 414, 431 and 431.
+    max_url_bytes: int = 8192
+    max_header_bytes: int = 32768
+    max_headers: int = 100
+    #: Reports one trial may hold (409 past it), and the JSON a study's or trial's metadata may take (422).
+    max_reports: int = 10_000
+    max_metadata_bytes: int = 256 * 1024
+    #: A page of studies or trials stops short of `limit` once its items pass this much JSON (it holds one at least).
+    max_page_bytes: int = 8 * 1024 * 1024
+    #: Milliseconds each statement of a GET's read may take (PostgreSQL statement_timeout, SQLite interrupt), then 503.
+    max_read_ms: int = 5000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +74,18 @@ class Settings:
     #: Needs `rate_limit_storage`, a store every worker and replica shares (redis://host:6379).
     rate_limit: str = ""
     rate_limit_storage: str = ""
+    #: Seconds a request's headers may take from its first byte (a new connection that sends nothing is
+    #: closed after it), and its body after the headers: a slower request is answered 408 and cut off. The
+    #: body deadline also bounds how long a client may take to read its answer.
+    request_header_timeout: float = 10.0
+    request_body_timeout: float = 30.0
+    #: Whole seconds an idle keep-alive connection stays open.
+    keepalive_timeout: int = 5
+    #: Connections one worker process holds at once (idle, arriving or being served); more wait in the
+    #: listen backlog. Complete requests that wait for a thread, per worker, beyond which the front
+    #: answers 503 with Retry-After.
+    max_connections: int = 1000
+    max_queued_requests: int = 64
     limits: Limits = Limits()
 
     @classmethod
@@ -94,7 +117,9 @@ class Settings:
 #: Settings that must be a positive number (max_overflow may be 0).
 _POSITIVE = ("workers", "threads", "pool_size", "pool_timeout", "statement_timeout", "lock_timeout",
              "max_model_fits", "model_fit_budget", "idempotency_ttl", "default_heartbeat_timeout",
-             "quota_max_studies", "quota_max_running_trials", "quota_max_trials_per_ask")
+             "quota_max_studies", "quota_max_running_trials", "quota_max_trials_per_ask",
+             "request_header_timeout", "request_body_timeout", "keepalive_timeout", "max_connections",
+             "max_queued_requests")
 AUTH_MODES = ("off", "required")
 
 
@@ -105,6 +130,9 @@ def _check(settings: Settings) -> None:
             raise SystemExit(f"SUGGEST_{name.upper()}={value!r} must be a positive number")
     if settings.max_overflow < 0:
         raise SystemExit(f"SUGGEST_MAX_OVERFLOW={settings.max_overflow!r} must be 0 or more")
+    if settings.max_connections <= settings.threads:
+        raise SystemExit(f"SUGGEST_MAX_CONNECTIONS={settings.max_connections!r} must be more than SUGGEST_THREADS="
+                         f"{settings.threads!r}: each thread serves one connection, the rest wait or keep alive")
     if settings.auth not in AUTH_MODES:
         raise SystemExit(f"SUGGEST_AUTH={settings.auth!r} must be one of: {', '.join(AUTH_MODES)}")
     if settings.rate_limit and (not settings.rate_limit_storage or settings.rate_limit_storage.startswith("memory")):

@@ -143,3 +143,10 @@ class GridExhausted(Conflict):
 
     slug = "grid-exhausted"
     title = "Grid exhausted"
+
+
+class ReportLimit(Conflict):
+    """A trial holds as many reports as the service keeps per trial; `extra` carries the limit."""
+
+    slug = "report-limit"
+    title = "Report limit reached"

@@ -18,6 +18,34 @@ from suggest_api.errors import InvalidInput
 T = TypeVar("T")
 
 
+def _is_integer(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+
+
+#: What each kind of option field takes, as its JSON type: marshmallow alone would turn 0 into false,
+#: "10" into 10 and 2.5 into 2, while the document (and so every client) says boolean, integer, number.
+_JSON_TYPES: list[tuple[type[ma.fields.Field[Any]], str, Callable[[Any], bool]]] = [
+    (ma.fields.Boolean, "boolean", lambda value: isinstance(value, bool)),
+    (ma.fields.Integer, "integer", _is_integer),
+    (ma.fields.Float, "number", lambda value: isinstance(value, int | float) and not isinstance(value, bool)),
+    (ma.fields.String, "string", lambda value: isinstance(value, str)),
+]
+
+
+def _check_json_types(schema: ma.Schema, options: Mapping[str, Any]) -> None:
+    """Refuse an option whose JSON type is not its field's (null and unknown options: the schema decides)."""
+    errors: dict[str, list[str]] = {}
+    for name, value in options.items():
+        field = schema.fields.get(name)
+        if field is None or value is None:
+            continue
+        for kind, json_type, accepts in _JSON_TYPES:
+            if isinstance(field, kind) and not accepts(value):
+                errors[name] = [f"Not a valid {json_type}."]
+    if errors:
+        raise ma.ValidationError(errors)
+
+
 class NoOptions(ma.Schema):
     """Options schema for an algorithm that takes none; unknown keys are refused."""
 
@@ -51,6 +79,7 @@ class Registry(Generic[T]):
                                errors={f"{self.kind}.name": [f"must be one of: {known}"]})
         schema = spec.options_schema()
         try:
+            _check_json_types(schema, options)
             loaded = schema.load(dict(options))
         except ma.ValidationError as exc:
             raise InvalidInput(f"invalid options for {self.kind} {name!r}: fix the fields listed in `errors`",

@@ -8,10 +8,12 @@ import flask
 from flask.views import MethodView
 
 from suggest_api.accounts import Role
+from suggest_api.api import links
 from suggest_api.api.access import principal
 from suggest_api.api.blueprint import Blueprint
-from suggest_api.api.context import respond, runtime
+from suggest_api.api.context import page_answer, respond, runtime
 from suggest_api.api.schemas import (
+    AuditEventOut,
     AuditPageOut,
     CreatedKeyOut,
     KeyIn,
@@ -30,6 +32,7 @@ blp = Blueprint("team", __name__, url_prefix="/v1",
                             "(`suggest-api teams create NAME`).")
 CREATED_KEY_OUT = CreatedKeyOut()
 KEY_OUT = KeyOut()
+AUDIT_EVENT_OUT = AuditEventOut()
 
 
 @blp.route("/team")
@@ -40,7 +43,7 @@ class Team(MethodView):
     def get(self) -> dict[str, Any]:
         """Your team: its name, its quotas and how much of them it uses, and your key's role"""
         who = principal()
-        studies = runtime().transactions.read(lambda s: accounts.count_studies(s, who))
+        studies = runtime().transactions.read(lambda s: accounts.count_studies(s, who), budgeted=True)
         return {"name": who.team_name, "role": who.role, "key_id": who.key_id, "quotas": who.quotas,
                 "studies": studies}
 
@@ -49,17 +52,18 @@ class Team(MethodView):
 class Keys(MethodView):
     @blp.access(Role.ADMIN)
     @blp.arguments(PageArgs, location="query")
-    @blp.doc(operationId="list_keys")
+    @blp.doc(operationId="list_keys", **links.responses(200, links.KEYS))
     @blp.response(200, KeyPageOut)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> flask.Response:
         """List your team's API keys, revoked ones included (never the keys themselves)"""
         who = principal()
-        page = runtime().transactions.read(lambda s: accounts.list_keys(s, who, args["limit"], args["cursor"]))
-        return {"keys": page.items, "next_cursor": page.next_cursor}
+        page = runtime().transactions.read(lambda s: accounts.list_keys(s, who, args["limit"], args["cursor"]),
+                                           budgeted=True)
+        return page_answer("keys", page, KEY_OUT)
 
     @blp.access(Role.ADMIN)
     @blp.arguments(KeyIn)
-    @blp.doc(operationId="create_key")
+    @blp.doc(operationId="create_key", **links.responses(201, links.KEY))
     @blp.response(201, CreatedKeyOut, description="The new key, in `key`: shown this once.")
     def post(self, body: dict[str, Any]) -> flask.Response:
         """Make an API key for your team
@@ -96,11 +100,12 @@ class Audit(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.doc(operationId="get_audit")
     @blp.response(200, AuditPageOut)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> flask.Response:
         """Your team's audit trail, oldest first: studies created and deleted, keys created and revoked"""
         who = principal()
-        page = runtime().transactions.read(lambda s: accounts.audit(s, who, args["limit"], args["cursor"]))
-        return {"events": page.items, "next_cursor": page.next_cursor}
+        page = runtime().transactions.read(lambda s: accounts.audit(s, who, args["limit"], args["cursor"]),
+                                           budgeted=True)
+        return page_answer("events", page, AUDIT_EVENT_OUT)
 
 
 @blp.route("/studies/<name>/audit")
@@ -113,4 +118,5 @@ class StudyAudit(MethodView):
     def get(self, args: dict[str, Any], name: str) -> Any:
         """Which key created the study, and which asked for and told each of its trials"""
         who = principal()
-        return runtime().transactions.read(lambda s: accounts.study_audit(s, who, name, args["limit"], args["cursor"]))
+        return runtime().transactions.read(
+            lambda s: accounts.study_audit(s, who, name, args["limit"], args["cursor"]), budgeted=True)

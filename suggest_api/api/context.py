@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 import flask
+import marshmallow as ma
 
 from suggest_api.errors import InvalidInput
+from suggest_api.paging import Page
 from suggest_api.service.runtime import Runtime
 from suggest_api.service.transactions import Answer, IdempotencyKey
 
@@ -45,3 +49,21 @@ def respond(answer: Answer) -> flask.Response:
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def page_answer(key: str, page: Page[Any], schema: ma.Schema) -> flask.Response:
+    """A listing's answer, `{key: [...], "next_cursor"}`: its items until their JSON passes the worker's
+    `max_page_bytes` (one item at least), so no page is larger than that however big its items are. A page
+    cut short continues, through its `next_cursor`, right after its last item."""
+    budget = runtime().settings.limits.max_page_bytes
+    parts: list[str] = []
+    size = 0
+    for item in page.items:
+        text = json.dumps(schema.dump(item), separators=(",", ":"))
+        if parts and size + len(text) > budget:
+            break
+        parts.append(text)
+        size += len(text) + 1
+    page = page.first(len(parts))
+    body = f'{{{json.dumps(key)}:[{",".join(parts)}],"next_cursor":{json.dumps(page.next_cursor)}}}'
+    return flask.Response(body, mimetype="application/json")

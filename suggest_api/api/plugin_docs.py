@@ -29,6 +29,13 @@ def one_of(registry: Registry[Any]) -> dict[str, Any]:
             "discriminator": {"propertyName": "name", "mapping": refs}}
 
 
+def one_of_or_null(registry: Registry[Any], **extra: Any) -> dict[str, Any]:
+    """`one_of`, or null; only null while nothing is registered (an empty oneOf matches nothing)."""
+    if not registry.specs():
+        return {"type": "null", **extra}
+    return {"anyOf": [one_of(registry), {"type": "null"}], **extra}
+
+
 def register(document: APISpec, registry: Registry[Any]) -> None:
     """Add one component per algorithm to the document: its name and its options schema."""
     for spec in registry.specs().values():

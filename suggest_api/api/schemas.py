@@ -10,16 +10,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
+from apispec import APISpec
 from marshmallow import fields, validate
 
 from suggest_api.accounts import KEY_ID_LENGTH, Role
 from suggest_api.api import plugin_docs
+from suggest_api.config import Limits
 from suggest_api.domain import Goal, TrialState
+from suggest_api.names import name_pattern
+from suggest_api.pruners.registry import pruners
 from suggest_api.space.schema import PARAMS, SEARCH_SPACE, ref
 from suggest_api.suggesters.registry import suggesters
 
 INT32_MAX = 2**31 - 1
 INT63_MAX = 2**63 - 1
+KEY_LABEL_MAX = 256
+#: The largest `limit` of a listing.
+MAX_PAGE = 1000
 FINISHED_STATES = [s.value for s in TrialState if s is not TrialState.RUNNING]
 
 
@@ -54,9 +61,22 @@ class Strict(ma.Schema):
     """Unknown fields are refused (marshmallow's default), named in the error."""
 
 
+class JsonInteger(fields.Integer):
+    """A JSON integer as JSON Schema defines it (the document's `integer`): 3 and 3.0; 1.5, "3" and true are
+    refused rather than coerced."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
+
+
 def integer(**kwargs: Any) -> fields.Integer:
-    """A JSON integer: 1.5, "3" and true are refused rather than coerced."""
-    return fields.Integer(strict=True, **kwargs)
+    """A JSON integer field (see JsonInteger)."""
+    return JsonInteger(**kwargs)
 
 
 class Number(fields.Float):
@@ -85,7 +105,8 @@ class FinishedState(fields.String):
 
 class ObjectiveIn(Strict):
     name = fields.String(load_default="value", metadata={"description": "What the value measures.",
-                                                         "minLength": 1, "example": "val_loss"})
+                                                         "minLength": 1, "pattern": name_pattern(),
+                                                         "example": "val_loss"})
     goal = fields.Enum(Goal, by_value=True, required=True, metadata={"openapi": ref("Goal")})
 
 
@@ -97,7 +118,7 @@ class PluginIn(Strict):
 class StudyIn(Strict):
     name = fields.String(required=True, metadata={
         "description": "Unique; 1-256 printable characters (not only spaces), no '/' or '\\'.",
-        "minLength": 1, "pattern": r"^[^/\\]+$", "example": "resnet-lr-sweep"})
+        "minLength": 1, "pattern": name_pattern(no_slash=True), "example": "resnet-lr-sweep"})
     space = fields.Dict(required=True, metadata={"openapi": ref(SEARCH_SPACE)})  # parsed by suggest_api.space
     objective = fields.Nested(ObjectiveIn, required=True)
     suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
@@ -105,7 +126,9 @@ class StudyIn(Strict):
                                   "description": "Algorithm and its options; default random. Each "
                                                  "algorithm's options are listed under its name.",
                                   **plugin_docs.one_of(suggesters)}})
-    pruner = fields.Nested(PluginIn, load_default=None, allow_none=True)
+    pruner = fields.Nested(PluginIn, load_default=None, allow_none=True, metadata={
+        "openapi": plugin_docs.one_of_or_null(pruners, default=None,
+                                              description="Stops unpromising trials early; null: never.")})
     seed = integer(load_default=None, allow_none=True, validate=validate.Range(0, INT63_MAX),
                    metadata={"description": "Fixes every suggestion; drawn at random when omitted."})
     heartbeat_timeout = Number(load_default=None, allow_none=True,
@@ -121,7 +144,7 @@ class AskIn(Strict):
                     metadata={"description": "Trials to create (at most the service's limit, default 100)."})
     client_id = fields.String(load_default=None, allow_none=True,
                               metadata={"description": "Free text to tell workers apart in listings.",
-                                        "minLength": 1})
+                                        "minLength": 1, "pattern": name_pattern()})
 
 
 class TellIn(Strict):
@@ -154,8 +177,11 @@ class TrialsIn(Strict):
 
 
 class PageArgs(Strict):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 1000))
-    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE),
+                           metadata={"description": "Items per page at most (a page holding big items may stop "
+                                                    "short of it; follow `next_cursor`)."})
+    cursor = fields.String(load_default=None, metadata={
+        "description": "`next_cursor` of the previous page, unchanged; omit it for the first page."})
 
 
 class TrialPageArgs(PageArgs):
@@ -164,9 +190,9 @@ class TrialPageArgs(PageArgs):
 
 class KeyIn(Strict):
     role = fields.Enum(Role, by_value=True, required=True, metadata={"openapi": ref("Role")})
-    label = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=256),
+    label = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=KEY_LABEL_MAX),
                           metadata={"description": "What the key is for (\"ci\", \"alice's laptop\"): shown in "
-                                                   "listings, never secret."})
+                                                   "listings, never secret.", "pattern": name_pattern()})
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -292,7 +318,8 @@ class ProblemOut(ma.Schema):
     grid_size = fields.Integer(metadata={
         "description": "409 grid-exhausted on ask: how many points the study's grid has."})
     quota = fields.String(metadata={"description": "403 quota-exceeded and 429 running-trials-quota: which quota."})
-    limit = fields.Integer(metadata={"description": "The quota's value for your team."})
+    limit = fields.Integer(metadata={
+        "description": "The quota's value for your team, or the limit reached (report-limit)."})
     running = fields.Integer(metadata={"description": "429 running-trials-quota: the study's running trials."})
 
 
@@ -375,3 +402,58 @@ ASK_OUT = AskOut()
 ADDED_OUT = AddedOut()
 REPORTED_OUT = ReportedOut()
 STUDY_OUT = StudyOut()
+
+
+# --- rules the fields alone cannot state ----------------------------------------------------------
+
+#: Which value and state go together (service.trials._told_state), as the combinations refused: neither (a tell
+#: needs one; an import item with neither is enqueued), completed without a value, failed with one. Stated with
+#: `not`, which client generators leave alone (a top-level anyOf would turn the model into a union of models).
+_NEITHER = {"properties": {"value": {"type": "null"}, "state": {"type": "null"}}}
+_COMPLETED_WITHOUT_VALUE = {"required": ["state"], "properties": {"state": {"const": "completed"},
+                                                                  "value": {"type": "null"}}}
+_FAILED_WITH_VALUE = {"required": ["state", "value"], "properties": {"state": {"const": "failed"},
+                                                                     "value": {"type": "number"}}}
+TOLD = {"not": {"anyOf": [_NEITHER, _COMPLETED_WITHOUT_VALUE, _FAILED_WITH_VALUE]}}
+ADDED = {"not": {"anyOf": [_COMPLETED_WITHOUT_VALUE, _FAILED_WITH_VALUE]}}
+#: A whole study definition: tools that compose one from each field's example (Swagger UI's "Try it out",
+#: fuzzers) would otherwise pair a condition with a param it does not fit.
+STUDY_EXAMPLE = {
+    "name": "resnet-lr-sweep",
+    "space": {"params": [
+        {"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True},
+        {"name": "batch_size", "type": "int", "low": 16, "high": 256, "step": 16},
+        {"name": "optimizer", "type": "categorical", "choices": ["sgd", "adam", "rmsprop"]},
+        {"name": "momentum", "type": "float", "low": 0.0, "high": 0.99, "when": {"optimizer": ["sgd"]}}]},
+    "objective": {"name": "val_loss", "goal": "minimize"},
+    "suggester": {"name": "random", "options": {}},
+}
+
+
+def document_rules(spec: APISpec, limits: Limits) -> None:
+    """Put in the document what the service checks beyond each field's type: the configured limits and
+    which value and state go together. A request the document calls valid is then one the service
+    accepts, and a client learns the limits without trying them."""
+    plugin_docs.register(spec, pruners)
+    schemas = spec.components.schemas
+
+    def bound(component: str, field: str, **keywords: Any) -> None:
+        schemas[component]["properties"][field].update(keywords)
+
+    bound("AskIn", "count", maximum=limits.max_count)
+    bound("AskIn", "client_id", maxLength=limits.max_name_length)
+    bound("TrialsIn", "trials", maxItems=limits.max_import)
+    bound("StudyIn", "name", maxLength=limits.max_name_length)
+    bound("ObjectiveIn", "name", maxLength=limits.max_name_length)
+    bound("KeyIn", "label", maxLength=min(KEY_LABEL_MAX, limits.max_name_length))
+    schemas["StudyIn"]["example"] = STUDY_EXAMPLE
+    schemas["TrialOut"]["properties"]["intermediate"]["maxItems"] = limits.max_reports
+    bound("AskOut", "trials", maxItems=limits.max_count)
+    bound("AddedOut", "imported", maxItems=limits.max_import)
+    for component, field in (("StudyPageOut", "studies"), ("TrialPageOut", "trials"), ("KeyPageOut", "keys"),
+                             ("AuditPageOut", "events"), ("StudyAuditOut", "trials")):
+        bound(component, field, maxItems=MAX_PAGE)
+    schemas["Metadata"]["description"] = (f"Any JSON object, stored and answered as given: at most "
+                                          f"{limits.max_metadata_bytes:,} bytes as compact JSON.")
+    schemas["TellIn"].update(TOLD)
+    schemas["NewTrialIn"].update(ADDED)

@@ -8,9 +8,10 @@ import flask
 from flask.views import MethodView
 
 from suggest_api.accounts import Role
+from suggest_api.api import links
 from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
-from suggest_api.api.context import idempotency_key, respond, runtime
+from suggest_api.api.context import idempotency_key, page_answer, respond, runtime
 from suggest_api.api.schemas import STUDY_OUT, PageArgs, StudyIn, StudyOut, StudyPageOut
 from suggest_api.service import studies, trials
 from suggest_api.service.studies import Created, StudyDefinition
@@ -24,6 +25,8 @@ class Studies(MethodView):
     @blp.access(Role.MEMBER)
     @blp.arguments(StudyIn)
     @blp.doc(operationId="create_study", parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(**links.responses(201, links.CREATED_STUDY))
+    @blp.doc(**links.responses(200, links.CREATED_STUDY))
     @blp.response(201, StudyOut, description="The study was created.")
     @blp.alt_response(200, schema=StudyOut, description="An identical study already existed.")
     @blp.alt_response(409, description="A study of that name exists with another definition.")
@@ -51,26 +54,27 @@ class Studies(MethodView):
 
     @blp.access(Role.READ)
     @blp.arguments(PageArgs, location="query")
-    @blp.doc(operationId="list_studies")
+    @blp.doc(operationId="list_studies", **links.responses(200, links.STUDIES))
     @blp.response(200, StudyPageOut)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> flask.Response:
         """List your team's studies, oldest first; follow `next_cursor` for the next page"""
         rt, who = runtime(), principal()
-        page = rt.transactions.read(lambda s: studies.list_studies(s, who, args["limit"], args["cursor"], rt.spaces))
-        return {"studies": page.items, "next_cursor": page.next_cursor}
+        page = rt.transactions.read(lambda s: studies.list_studies(s, who, args["limit"], args["cursor"], rt.spaces),
+                                    budgeted=True)
+        return page_answer("studies", page, STUDY_OUT)
 
 
 @blp.route("/studies/<name>")
 class StudyItem(MethodView):
     @blp.access(Role.READ)
-    @blp.doc(operationId="get_study")
+    @blp.doc(operationId="get_study", **links.responses(200, links.STUDY))
     @blp.response(200, StudyOut)
     @blp.alt_response(404, description="No such study.")
     def get(self, name: str) -> Any:
         """Read a study: definition, trial counts, best trial"""
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
-        return rt.transactions.read(lambda s: studies.get_study(s, who, name, rt.spaces))
+        return rt.transactions.read(lambda s: studies.get_study(s, who, name, rt.spaces), budgeted=True)
 
     @blp.access(Role.MEMBER)
     @blp.doc(operationId="delete_study")

@@ -8,9 +8,10 @@ import flask
 from flask.views import MethodView
 
 from suggest_api.accounts import Role
+from suggest_api.api import links
 from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
-from suggest_api.api.context import idempotency_key, respond, runtime
+from suggest_api.api.context import idempotency_key, page_answer, respond, runtime
 from suggest_api.api.schemas import (
     ADDED_OUT,
     ASK_OUT,
@@ -41,7 +42,7 @@ blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
 class Ask(MethodView):
     @blp.access(Role.MEMBER)
     @blp.arguments(AskIn)
-    @blp.doc(operationId="ask", parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="ask", parameters=[IDEMPOTENCY_KEY], **links.responses(201, links.ASKED))
     @blp.response(201, AskOut, description="New running trials.")
     @blp.alt_response(404, description="No such study.")
     @blp.alt_response(409, description="A grid study has handed out every point (problem type "
@@ -78,7 +79,7 @@ class Ask(MethodView):
 class Tell(MethodView):
     @blp.access(Role.MEMBER)
     @blp.arguments(TellIn)
-    @blp.doc(operationId="tell", parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="tell", parameters=[IDEMPOTENCY_KEY], **links.responses(200, links.TRIAL))
     @blp.response(200, TrialOut, description="The finished trial.")
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial was already told a different result.")
@@ -92,10 +93,10 @@ class Tell(MethodView):
                 TOLD.labels(told.suggester, told.trial.state.value).inc()
             return Answer(200, TRIAL_OUT.dump(told.trial))
 
-        who = principal()
-        return respond(runtime().transactions.answer(
+        rt, who = runtime(), principal()
+        return respond(rt.transactions.answer(
             lambda s: trials.tell(s, who, name, body["number"], value=body["value"], state=body["state"],
-                                  metadata=body["metadata"]),
+                                  metadata=body["metadata"], limits=rt.settings.limits),
             render, idempotency_key()))
 
 
@@ -103,7 +104,7 @@ class Tell(MethodView):
 class Trials(MethodView):
     @blp.access(Role.MEMBER)
     @blp.arguments(TrialsIn)
-    @blp.doc(operationId="add_trials", parameters=[IDEMPOTENCY_KEY])
+    @blp.doc(operationId="add_trials", parameters=[IDEMPOTENCY_KEY], **links.responses(201, links.IMPORTED))
     @blp.response(201, AddedOut)
     @blp.alt_response(404, description="No such study.")
     def post(self, body: dict[str, Any], name: str) -> flask.Response:
@@ -116,35 +117,35 @@ class Trials(MethodView):
 
     @blp.access(Role.READ)
     @blp.arguments(TrialPageArgs, location="query")
-    @blp.doc(operationId="list_trials")
+    @blp.doc(operationId="list_trials", **links.responses(200, links.TRIALS))
     @blp.response(200, TrialPageOut)
     @blp.alt_response(404, description="No such study.")
-    def get(self, args: dict[str, Any], name: str) -> dict[str, Any]:
+    def get(self, args: dict[str, Any], name: str) -> flask.Response:
         """List a study's trials by number, optionally by state; follow `next_cursor`"""
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
         page = rt.transactions.read(
-            lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]))
-        return {"trials": page.items, "next_cursor": page.next_cursor}
+            lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]), budgeted=True)
+        return page_answer("trials", page, TRIAL_OUT)
 
 
 @blp.route("/trials/<int:number>")
 class TrialItem(MethodView):
     @blp.access(Role.READ)
-    @blp.doc(operationId="get_trial")
+    @blp.doc(operationId="get_trial", **links.responses(200, links.TRIAL))
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     def get(self, name: str, number: int) -> Any:
         """Read one trial"""
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
-        return rt.transactions.read(lambda s: trials.get_trial(s, who, name, number))
+        return rt.transactions.read(lambda s: trials.get_trial(s, who, name, number), budgeted=True)
 
 
 @blp.route("/trials/<int:number>/heartbeat")
 class Heartbeat(MethodView):
     @blp.access(Role.MEMBER)
-    @blp.doc(operationId="heartbeat")
+    @blp.doc(operationId="heartbeat", **links.responses(200, links.TRIAL))
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study or trial.")
     @blp.alt_response(409, description="The trial is not running.")
@@ -165,20 +166,20 @@ class ReportValue(MethodView):
     @blp.alt_response(409, description="The trial is not running, or the step was reported with another value.")
     def post(self, body: dict[str, Any], name: str, number: int) -> flask.Response:
         """Report an intermediate value; the answer says whether to stop (prune) the trial"""
-        who = principal()
-        return respond(runtime().transactions.answer(
-            lambda s: trials.report(s, who, name, number, body["step"], body["value"]),
+        rt, who = runtime(), principal()
+        return respond(rt.transactions.answer(
+            lambda s: trials.report(s, who, name, number, body["step"], body["value"], rt.settings.limits),
             lambda reported: Answer(200, REPORTED_OUT.dump(reported))))
 
 
 @blp.route("/best")
 class Best(MethodView):
     @blp.access(Role.READ)
-    @blp.doc(operationId="get_best")
+    @blp.doc(operationId="get_best", **links.responses(200, links.TRIAL))
     @blp.response(200, TrialOut)
     @blp.alt_response(404, description="No such study, or no completed trial yet.")
     def get(self, name: str) -> Any:
         """The best completed trial"""
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
-        return rt.transactions.read(lambda s: trials.best(s, who, name))
+        return rt.transactions.read(lambda s: trials.best(s, who, name), budgeted=True)

@@ -36,6 +36,7 @@ from suggest_api.service.transactions import Transactions
 from suggest_api.storage import accounts, studies
 from suggest_api.storage.accounts import TeamRef
 from suggest_api.storage.database import database_now
+from suggest_api.storage.trials import MAX_TRIAL_NUMBER
 
 BEARER = "bearer "
 HOW_TO_AUTHENTICATE = ("send `Authorization: Bearer <key>` with a key of your team "
@@ -164,7 +165,7 @@ def create_key_for_team(session: Session, team_name: str, role: Role, label: str
 
 def list_keys(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[KeyInfo]:
     page = cut(accounts.page_keys(session, who.team_id, decode_cursor(cursor), limit + 1), limit, lambda r: r[0])
-    return Page([info for _, info in page.items], page.next_cursor)
+    return page.with_items([info for _, info in page.items])
 
 
 def revoke_key(session: Session, team_id: int, key_id: str, actor: str | None) -> KeyInfo:
@@ -196,7 +197,7 @@ def list_team_keys(session: Session, team_name: str) -> list[KeyInfo]:
 
 def audit(session: Session, who: Principal, limit: int, cursor: str | None) -> Page[AuditEvent]:
     page = cut(accounts.page_audit(session, who.team_id, decode_cursor(cursor), limit + 1), limit, lambda r: r[0])
-    return Page([event for _, event in page.items], page.next_cursor)
+    return page.with_items([event for _, event in page.items])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,7 +213,7 @@ def study_audit(session: Session, who: Principal, name: str, limit: int, cursor:
     header = accounts.study_header(session, who.team_id, name)
     if header is None:
         raise no_study(name)
-    page = cut(accounts.page_trial_audit(session, header.id, decode_cursor(cursor), limit + 1), limit,
-               lambda trial: trial.number)
+    after = decode_cursor(cursor, last=MAX_TRIAL_NUMBER)
+    page = cut(accounts.page_trial_audit(session, header.id, after, limit + 1), limit, lambda trial: trial.number)
     return StudyAudit(name=header.name, created_by=header.created_by, created_at=header.created_at,
                       trials=page.items, next_cursor=page.next_cursor)

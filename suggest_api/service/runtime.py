@@ -41,7 +41,7 @@ class Runtime:
     def start(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url, settings)
         sessions = make_sessions(engine)
-        transactions = Transactions(sessions)
+        transactions = Transactions(sessions, read_budget_s=settings.limits.max_read_ms / 1000)
         spaces = SpaceCache()
         sqlite = engine.dialect.name == "sqlite"
         asks = Asks(transactions, limits=settings.limits, spaces=spaces,

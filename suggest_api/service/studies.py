@@ -14,7 +14,7 @@ from suggest_api.accounts import Principal
 from suggest_api.config import Limits
 from suggest_api.domain import Goal, Study
 from suggest_api.errors import Conflict, QuotaExceeded
-from suggest_api.names import check_name
+from suggest_api.names import check_metadata, check_name
 from suggest_api.paging import Page, cut, decode_cursor
 from suggest_api.pruners.registry import pruners
 from suggest_api.service.lookup import no_study
@@ -63,6 +63,7 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
     """
     check_name("name", definition.name, limits)
     check_name("objective.name", definition.objective_name, limits)
+    check_metadata("metadata", definition.metadata, limits)
     space = SearchSpace.from_json(definition.space, limits=limits)
     suggester = suggesters.validate(definition.suggester_name, definition.suggester_options)
     suggesters.build(suggester).check(space, limits)
@@ -120,7 +121,7 @@ def get_study(session: Session, who: Principal, name: str, spaces: SpaceCache) -
 def list_studies(session: Session, who: Principal, limit: int, cursor: str | None, spaces: SpaceCache) -> Page[Study]:
     page = cut(studies.page(session, who.team_id, decode_cursor(cursor), limit + 1, spaces), limit,
                lambda item: item[0])
-    return Page([study for _, study in page.items], page.next_cursor)
+    return page.with_items([study for _, study in page.items])
 
 
 def delete_study(session: Session, who: Principal, name: str) -> None:

@@ -56,13 +56,16 @@ class Answer:
 class Transactions:
     """One worker's way into the database: reads, writes, and remembered answers."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, read_budget_s: float | None = None) -> None:
         self.sessions = sessions
+        #: How long each statement of a `budgeted` read may run (SUGGEST_MAX_READ_MS), then 503.
+        self.read_budget_s = read_budget_s
         self._next_purge = 0.0  # monotonic time of this worker's next purge of expired keys
 
-    def read(self, action: Callable[[Session], T]) -> T:
-        """Run `action` in a read transaction."""
-        with transaction(self.sessions, write=False) as session:
+    def read(self, action: Callable[[Session], T], *, budgeted: bool = False) -> T:
+        """Run `action` in a read transaction. `budgeted`: a read whose cost a client chooses (a listing, a
+        summary), held to the read budget; a lookup that every request makes (its key) is not."""
+        with transaction(self.sessions, write=False, budget_s=self.read_budget_s if budgeted else None) as session:
             return action(session)
 
     def write(self, action: Callable[[Session], T]) -> T:

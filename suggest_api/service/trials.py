@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from suggest_api.accounts import Principal
 from suggest_api.config import Limits
 from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
-from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial
+from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial, ReportLimit
+from suggest_api.names import check_metadata
 from suggest_api.paging import Page, cut, decode_cursor
 from suggest_api.pruners.registry import pruners
 from suggest_api.service import lookup
@@ -29,6 +30,9 @@ from suggest_api.storage.rows import StudyRef
 from suggest_api.storage.studies import SpaceCache
 from suggest_api.storage.trials import Queued
 
+#: What in-process callers (benchmarks, workloads) get unless they pass the service's configured limits.
+DEFAULT_LIMITS = Limits()
+
 
 @dataclass(frozen=True)
 class Told:
@@ -38,7 +42,7 @@ class Told:
 
 
 def tell(session: Session, who: Principal, name: str, number: int, *, value: float | None,
-         state: TrialState | None, metadata: Mapping[str, Any] | None) -> Told:
+         state: TrialState | None, metadata: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> Told:
     """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
     state = _told_state(value, state)
     locked = lookup.locked_trial(session, who.team_id, name, number)
@@ -54,6 +58,8 @@ def tell(session: Session, who: Principal, name: str, number: int, *, value: flo
         raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
                        "result cannot be replaced (telling the same result again is allowed)")
     merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
+    if metadata:
+        check_metadata("metadata", merged, limits)
     trial = replace(trial, state=state, value=value, finished_at=locked.now, fail_reason=None, metadata=merged)
     trials.update_trial(session, study.id, trial, told_by=who.key_id)
     return Told(suggester, trial, changed=True)
@@ -92,8 +98,10 @@ class Reported:
     prune: bool
 
 
-def report(session: Session, who: Principal, name: str, number: int, step: int, value: float) -> Reported:
-    """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any."""
+def report(session: Session, who: Principal, name: str, number: int, step: int, value: float,
+           limits: Limits = DEFAULT_LIMITS) -> Reported:
+    """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any. A trial keeps at
+    most `max_reports` of them, so neither it nor a page of trials grows without bound."""
     if not math.isfinite(value):
         raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
     locked = lookup.running_trial(session, who.team_id, name, number, "take reports")
@@ -103,6 +111,10 @@ def report(session: Session, who: Principal, name: str, number: int, step: int, 
         raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
                        "report each step once (or use the next step)")
     reports = trial.intermediate
+    if existing is None and len(reports) >= limits.max_reports:
+        raise ReportLimit(f"trial {number} holds {len(reports):,} reports, the most a trial keeps "
+                          f"(SUGGEST_MAX_REPORTS); report less often (every few steps), or tell its result",
+                          extra={"limit": limits.max_reports})
     if existing is None:
         trials.add_report(session, trial_id, step, value, now)
         reports = tuple(sorted((*reports, Report(step=step, value=value)), key=lambda r: r.step))
@@ -142,6 +154,7 @@ def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewT
     imported: list[Trial] = []
     enqueued: list[Queued] = []
     for index, item in enumerate(items):
+        check_metadata(f"trials[{index}].metadata", item.metadata, limits)
         try:
             params = space.validate_params(item.params)
         except InvalidInput as exc:
@@ -168,9 +181,9 @@ def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewT
 def list_trials(session: Session, who: Principal, name: str, state: TrialState | None, limit: int,
                 cursor: str | None) -> Page[Trial]:
     study = lookup.study_ref(session, who.team_id, name)
-    page = cut(trials.page_trials(session, study.id, decode_cursor(cursor), state, limit + 1), limit,
-               lambda trial: trial.number)
-    return Page(trials.with_reports(session, study.id, page.items), page.next_cursor)
+    after = decode_cursor(cursor, last=trials.MAX_TRIAL_NUMBER)
+    page = cut(trials.page_trials(session, study.id, after, state, limit + 1), limit, lambda trial: trial.number)
+    return page.with_items(trials.with_reports(session, study.id, page.items))
 
 
 def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial:

@@ -29,7 +29,7 @@ def space_components(limits: Limits) -> dict[str, dict[str, Any]]:
         **{variants[form.kind]: _param_component(form, limits) for form in FORMS.values()},
         CONDITION: {
             "type": "object", "minProperties": 1,
-            "additionalProperties": {"type": "array", "minItems": 1, "items": SCALAR},
+            "additionalProperties": {"type": "array", "minItems": 1, "maxItems": limits.max_choices, "items": SCALAR},
             "description": "Categorical parent name -> the choices of it for which this parameter is active "
                            "(all parents must match).",
             "example": {"optimizer": ["sgd"]}},
@@ -55,7 +55,9 @@ def _param_component(form: Form, limits: Limits) -> dict[str, Any]:
     properties["name"]["maxLength"] = limits.max_name_length
     properties["grid"]["maxItems"] = limits.max_choices
     if "choices" in properties:
-        properties["choices"]["maxItems"] = limits.max_choices
+        # A string choice is bounded like a name, so a trial's params (and so every answer) are too.
+        properties["choices"].update(maxItems=limits.max_choices,
+                                     items={**properties["choices"]["items"], "maxLength": limits.max_name_length})
     if form.kind == "int":
         for bound in ("low", "high"):
             properties[bound].update(minimum=-MAX_INT_MAGNITUDE, maximum=MAX_INT_MAGNITUDE)

@@ -42,6 +42,8 @@ WRITE_OPTION = "suggest_write"
 RETRYABLE_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock"}
 MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT_S = 5
+#: SQLite virtual-machine steps between two looks at a statement budget's clock (microseconds apart).
+SQLITE_PROGRESS_STEPS = 10_000
 
 
 def storable(text: str) -> bool:
@@ -113,12 +115,37 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session], *, write: bool) -> Iterator[Session]:
-    """One transaction; `write=True` takes SQLite's write lock at BEGIN (no-op elsewhere)."""
+def transaction(sessions: sessionmaker[Session], *, write: bool, budget_s: float | None = None) -> Iterator[Session]:
+    """One transaction; `write=True` takes SQLite's write lock at BEGIN (no-op elsewhere); `budget_s` bounds
+    its statements' time (`statement_budget`)."""
     with sessions() as session, session.begin():
         if write:
             session.connection(execution_options={WRITE_OPTION: True})
-        yield session
+        if budget_s is None:
+            yield session
+        else:
+            with statement_budget(session, budget_s):
+                yield session
+
+
+@contextmanager
+def statement_budget(session: Session, seconds: float) -> Iterator[None]:
+    """A statement of this transaction that runs past `seconds` fails as the database being busy (503 with
+    Retry-After), so a read never holds a worker thread for long. PostgreSQL: a statement_timeout for this
+    transaction alone (SET LOCAL). SQLite, which has none: the transaction's statements are interrupted
+    once `seconds` have passed since it began."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {_ms(seconds)}")
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    deadline = time.monotonic() + seconds
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, SQLITE_PROGRESS_STEPS)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
 
 
 def retrying(work: Callable[[], T]) -> T:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, exists, func, insert, null, select, update
+from sqlalchemy import asc, bindparam, case, delete, desc, exists, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialCounts, TrialState
@@ -239,18 +239,26 @@ def count_by_state(session: Session, ids: Sequence[int]) -> dict[int, TrialCount
     return {i: TrialCounts(**counts.get(i, {})) for i in ids}
 
 
+def _best_of(order: Any) -> Any:
+    """The id of the study's best completed trial in `order` of value (ties: the lowest number): one descent of
+    the (study, state, value) index, however many trials the study has."""
+    candidate = TRIALS.alias("candidate")
+    return (select(candidate.c.id)
+            .where(candidate.c.study_id == STUDIES.c.id, candidate.c.state == TrialState.COMPLETED.value)
+            .order_by(order(candidate.c.value), candidate.c.number).limit(1).scalar_subquery())
+
+
+#: Each study's best trial id; a window over all completed trials instead cost time in the study's size.
+_BEST_IDS = select(case((STUDIES.c.goal == Goal.MINIMIZE.value, _best_of(asc)), else_=_best_of(desc))
+                   ).where(STUDIES.c.id.in_(bindparam("study_ids", expanding=True)))
+_BEST_ROWS = select(*TRIAL_COLUMNS).where(TRIALS.c.id.in_(_BEST_IDS))
+
+
 def best_of_studies(session: Session, ids: Sequence[int]) -> dict[int, Trial]:
     """Each study's best completed trial, with its reports, in two queries however many studies."""
     if not ids:
         return {}
-    score = case((STUDIES.c.goal == Goal.MINIMIZE.value, TRIALS.c.value), else_=-TRIALS.c.value)
-    ranked = (select(*TRIAL_COLUMNS, func.row_number().over(partition_by=TRIALS.c.study_id,
-                                                            order_by=(score, TRIALS.c.number)).label("rank"))
-              .join(STUDIES, STUDIES.c.id == TRIALS.c.study_id)
-              .where(TRIALS.c.study_id.in_(ids),
-                     TRIALS.c.state == TrialState.COMPLETED.value)
-              .subquery())
-    rows = session.connection().execute(select(ranked).where(ranked.c.rank == 1)).all()
+    rows = session.connection().execute(_BEST_ROWS, {"study_ids": list(ids)}).all()
     reports: dict[int, list[Report]] = defaultdict(list)
     query = (select(REPORTS.c.trial_id, REPORTS.c.step, REPORTS.c.value)
              .where(REPORTS.c.trial_id.in_([row.id for row in rows])).order_by(REPORTS.c.trial_id, REPORTS.c.step))

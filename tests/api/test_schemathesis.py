@@ -4,29 +4,58 @@ The app runs as deployed for many teams (SUGGEST_AUTH=required), on SQLite and o
 "alpha" has a key of each role and the study "bench", made by its member key, with a mixed space (log
 float, stepped int, categorical, conditional float) and trials in every state.
 
+Checks: all of schemathesis's, none excluded. Every test runs them all on every answer; three need a recorded
+chain of calls and so act in the stateful test only (use_after_free: a deleted study or key stays gone;
+ensure_resource_availability: what a POST made is there for the call its link leads to;
+object_level_authorization: alpha's reads replayed as beta's admin get nothing of alpha's). The others: no
+5xx; status code, content type, headers and body as documented; invalid requests refused (4xx) and valid ones
+accepted (positive_data_acceptance: 2xx, or 401/403/404/409/429); a missing required header refused; an
+operation that declares a key refuses a request without one or with a wrong one (ignored_auth, which replays
+each success without the key); undeclared methods answered 405 with `Allow`.
+
+Steering: valid as documented is not always valid for the service, for reasons no schema can state, so the
+generated values the service cannot accept for such a reason are swapped for ones it can, each kept valid
+(or invalid) as documented, so a case's kind does not change: names of things that exist ("bench", its trial
+numbers, alpha's keys; sometimes the generated one, so the paths behind "no such study" run too), a cursor the
+service issued (opaque: any string is a valid cursor as documented, a made-up one is rightly a 422), a fresh
+Idempotency-Key per case (the same key with another body is rightly a 422), and for a positive body of the
+two operations whose rules go beyond JSON Schema (a space's low < high, a step dividing its range, parents
+that exist, a genetic tournament no larger than its population; params that fit the study's space) a valid
+definition or valid params. The hooks that steer run in every phase (examples, coverage, fuzzing, stateful).
+
 `test_api_conforms_to_its_openapi_document`: each operation is one test per backend, on a fresh migrated
 database (the `secured_app` fixture). Every generated request carries alpha's admin key, so every
 operation is reachable; a negative case that drops or corrupts `Authorization` must be answered 401.
-Requests (schemathesis's examples, coverage and fuzzing phases; positive and negative data;
-derandomized, so CI reproduces a failure) are steered to "bench", its trials, alpha's member and read
-keys and valid parameters most of the time, so the paths behind "no such study" run too. Every answer
-must be documented: no 5xx, and a status code, content type, headers and body that match the document;
-invalid requests must be refused (4xx) and undeclared methods answered 405 with `Allow`.
+Examples, coverage and fuzzing phases; positive and negative data; derandomized, so CI reproduces a failure.
 
 `test_no_team_reaches_another_teams_study_or_keys`: tenant isolation. Every operation on a study or a
 key, called with the admin key of team "beta" and aimed at alpha's "bench", its trials and alpha's key
 ids, must fail (no 2xx, no 5xx, every answer documented); after each operation's run, bench, its trials,
 alpha's keys (none revoked) and alpha's audit trail are exactly as seeded. Nothing changes, so the
 operations share one database per backend, and fewer (positive) cases suffice: keeps the module's time.
+
+`test_stateful_chains_conform_and_keep_teams_apart`: schemathesis's state machine, per backend, on the
+OpenAPI links the document declares (suggest_api/api/links.py: a created study's name to its reads, asks and
+deletion, an asked trial's number to its heartbeat and report, a key's id to its revocation). Link inference
+is off: dependency analysis would also link a study's creation to operations that need more than the study (a
+trial named in the body, the best of trials that do not exist yet), whose rightful 404s
+ensure_resource_availability would then report as a missing study. Seeded and derandomized; every scenario
+starts from the seeded team, so none depends on what another left; positive data only (a chain goes on from
+successes; negative data is the other tests' job). The run must reach the operations in `CHAINED`.
 """
+
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -35,24 +64,16 @@ import psycopg
 import pytest
 import schemathesis
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis import AuthContext, Case
-from schemathesis.checks import CheckFunction, not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    allow_header_conformance,
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    unsupported_method,
-)
 from sqlalchemy.engine import make_url
 
 from suggest_api.accounts import parse_key
+from suggest_api.api.context import IDEMPOTENCY_HEADER
 from suggest_api.app import create_app
 from suggest_api.config import Settings
+from suggest_api.paging import encode_cursor
 from suggest_api.storage.database import make_engine, normalize_url
 from suggest_api.storage.migrate import upgrade
 from tests.api.support import SPACE, ask, create, study_body, tell
@@ -68,28 +89,19 @@ VALID_PARAMS: list[dict[str, Any]] = [
     {"lr": 1e-5, "batch_size": 256, "optimizer": "adam"},
     {"lr": 0.1, "batch_size": 16, "optimizer": "rmsprop"},
 ]
+SEED = 20240917
 CONFIG = schemathesis.Config.from_dict({
-    "seed": 20240917,
+    "seed": SEED,
     "generation": {"max-examples": 30, "deterministic": True, "database": "none", "mode": "all"},
     "phases": {"stateful": {"enabled": False}},
 })
 # Another team's key: what matters is that valid requests aimed at alpha's things fail (invalid ones are
 # refused before any study or key is looked up, and the main test covers those), so fewer, positive cases.
 FOREIGN_CONFIG = schemathesis.Config.from_dict({
-    "seed": 20240917,
+    "seed": SEED,
     "generation": {"max-examples": 15, "deterministic": True, "database": "none", "mode": "positive"},
     "phases": {"stateful": {"enabled": False}},
 })
-CHECKS: list[CheckFunction] = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-    unsupported_method,
-    allow_header_conformance,
-]
 
 
 @dataclass
@@ -258,16 +270,74 @@ STEERING: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, Any]]]
 }
 
 
+#: Bodies whose validity the document cannot state in full: a space's rules (low < high, a step that divides
+#: the range, parents that exist), a suggester's (tournament_size <= population_size) and params that fit the
+#: study's space are beyond JSON Schema. A positive body of these is always steered.
+BEYOND_THE_SCHEMA = {"StudyIn": ("POST", "/v1/studies"), "TrialsIn": ("POST", "/v1/studies/{name}/trials")}
+
+
 def steer_body(context: Any, body: Any) -> Any:
-    steer = STEERING.get((context.operation.method.upper(), context.operation.path))
+    operation = (context.operation.method.upper(), context.operation.path)
+    steer = STEERING.get(operation)
     alternatives = steer(body) if steer is not None and isinstance(body, dict) else []
     # Hypothesis favours the first choices, so the steered ones come first; the generated body
-    # stays among them, so odd-but-valid input still reaches the service.
-    return st.sampled_from([*alternatives, body])
+    # stays among them, so odd-but-valid input still reaches the service, unless it is a positive body
+    # the schema cannot vouch for.
+    return st.sampled_from(alternatives if alternatives and beyond_the_schema(operation, body) else
+                           [*alternatives, body])
+
+
+def beyond_the_schema(operation: tuple[str, str], body: Any) -> bool:
+    """Whether `body` is a positive body of an operation whose rules the schema cannot state in full."""
+    return isinstance(body, dict) and any(operation == where and conforms(body, component)
+                                          for component, where in BEYOND_THE_SCHEMA.items())
+
+
+KEY_COUNTER = itertools.count()
+
+
+def fresh_key(length: int) -> str:
+    """A new Idempotency-Key, as the docs ask clients to send for each new request: as long as the generated
+    one, but at least 8 characters (so that every case of the run gets its own)."""
+    return str(next(KEY_COUNTER)).rjust(max(length, 8), "k")
+
+
+def steer_case(context: Any, case: Case[Any]) -> Case[Any]:
+    """What the phases that bypass the body hooks (coverage) need too: a valid Idempotency-Key is a fresh one
+    (the same key with another body is rightly refused, 422), and a positive body beyond the schema is steered."""
+    key = case.headers.get(IDEMPOTENCY_HEADER) if case.headers else None
+    if isinstance(key, str) and re.fullmatch(r"[ -~]{1,255}", key):
+        case.headers[IDEMPOTENCY_HEADER] = fresh_key(len(key))
+    operation = (case.operation.method.upper(), case.operation.path)
+    steer = STEERING.get(operation)
+    if steer is not None and isinstance(case.body, dict) and beyond_the_schema(operation, case.body):
+        case.body = steer(case.body)[0]
+    return case
+
+
+#: Cursors this service issues (the positions after which a page starts): a cursor is opaque, so the
+#: document cannot say which strings are valid ones, and a made-up one is rightly refused (422).
+ISSUED_CURSORS = [encode_cursor(position) for position in (0, 3, 8, 2**31)]
+
+
+def steer_query(context: Any, query: dict[str, Any] | None) -> Any:
+    """A string cursor (valid as documented) becomes one the service issued, or is left out."""
+    if not query or not isinstance(query.get("cursor"), str):
+        return st.just(query)
+    rest = {k: v for k, v in query.items() if k != "cursor"}
+    return st.sampled_from([{**rest, "cursor": cursor} for cursor in ISSUED_CURSORS] + [rest])
+
+
+def steer_examples(context: Any, examples: list[Case[Any]]) -> None:
+    """The examples phase (bodies composed from the document's field examples) bypasses the case hooks too."""
+    examples[:] = [steer_case(context, case) for case in examples]
 
 
 for loaded in (schema, foreign):
     loaded.hook("flatmap_body")(steer_body)
+    loaded.hook("flatmap_query")(steer_query)
+    loaded.hook("map_case")(steer_case)
+    loaded.hook("before_add_examples")(steer_examples)
 
 
 @pytest.fixture
@@ -307,7 +377,7 @@ def call_as(case: Case[Any], app: flask.Flask, admin_key: str) -> Any:
     path parameter: Flask's own 404, type about:blank, before any key is read)."""
     valid = f"Bearer {admin_key}"
     carries_key = case.headers.get("Authorization") == PLACEHOLDER
-    response = case.call_and_validate(app=app, checks=CHECKS, headers={"Authorization": valid} if carries_key else None)
+    response = case.call_and_validate(app=app, headers={"Authorization": valid} if carries_key else None)
     if response.request.headers.get("Authorization") == valid:
         assert response.status_code not in (401, 403), (response.status_code, response.text)
     elif declared_method(case):
@@ -410,3 +480,80 @@ def test_no_team_reaches_another_teams_study_or_keys(case: Case[Any], world: Wor
         assert not 200 <= response.status_code < 300, (case.path_parameters, response.status_code, response.text)
     else:  # OPTIONS: Flask lists the allowed methods, and shows nothing of any team's
         assert response.status_code == 405 or (case.method.upper() == "OPTIONS" and not response.content)
+
+
+# --- the stateful phase: chains of calls, each one fed by the answers before it -------------------
+
+STATEFUL_SCENARIOS = 20
+STATEFUL_STEPS = 12
+#: Operations the seeded run must have answered 2xx, most of them only reachable through a link.
+CHAINED = {"POST /v1/studies", "GET /v1/studies/{name}", "DELETE /v1/studies/{name}", "POST /v1/studies/{name}/ask",
+           "POST /v1/studies/{name}/tell", "POST /v1/studies/{name}/trials", "GET /v1/studies/{name}/trials/{number}",
+           "POST /v1/studies/{name}/trials/{number}/heartbeat", "POST /v1/keys", "DELETE /v1/keys/{key_id}"}
+
+
+def stateful_config(wfc: Path) -> schemathesis.Config:
+    """Positive cases only: a chain goes on from successes, and the negative cases are the other tests' job.
+    Alpha's admin acts; beta's admin is its peer, which object_level_authorization replays alpha's reads as."""
+    return schemathesis.Config.from_dict({
+        "seed": SEED,
+        "generation": {"deterministic": True, "database": "none", "mode": "positive"},
+        "phases": {"stateful": {"max-steps": STATEFUL_STEPS, "inference": {"algorithms": []}}},
+        "auth": {"wfc": {"path": str(wfc), "user": "alpha", "peers": ["alpha", "beta"]}},
+    })
+
+
+def identities(path: Path, **admins: str) -> Path:
+    """A Web Fuzzing Commons auth document: each team's admin key as a fixed header."""
+    path.write_text(json.dumps({"auth": [
+        {"name": team, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
+        for team, key in admins.items()]}))
+    return path
+
+
+def workflow(app: flask.Flask, alpha: TeamKeys, beta: TeamKeys, wfc: Path, reached: set[str]) -> type[Any]:
+    """The state machine schemathesis builds from the links it infers (a study's name from the answers that
+    hold it, trial numbers from asks and listings, key ids from the key list), on this test's app. `reached`
+    collects the operations that answered 2xx."""
+    loaded = schemathesis.openapi.from_wsgi("/openapi.json", app,
+                                            config=stateful_config(identities(wfc, alpha=alpha.admin,
+                                                                              beta=beta.admin)))
+    loaded.hook("flatmap_path_parameters")(steer_own_path)  # a link's values win over it
+    loaded.hook("flatmap_body")(steer_body)
+    loaded.hook("flatmap_query")(steer_query)
+    loaded.hook("map_case")(steer_case)
+    acting = key_id(alpha.admin)
+    admin = authorized(app.test_client(), alpha.admin)
+
+    class Workflow(loaded.as_state_machine()):  # type: ignore[misc]
+        rule_order_seed = SEED
+
+        def setup(self) -> None:
+            """Every scenario starts from the seeded team: one that finds what an earlier one left (a study it
+            deleted, a trial it told) would answer differently to the same draws, which Hypothesis rightly
+            calls flaky, and the run would depend on the order of its scenarios."""
+            for study in admin.get("/v1/studies?limit=1000").json["studies"]:
+                assert admin.delete(f"/v1/studies/{study['name']}").status_code == 204
+            seed_bench(admin)
+
+        def before_call(self, case: Case[Any]) -> None:
+            """Revoking the key the run acts with would turn the rest of it into 401s."""
+            if case.operation.method.upper() == "DELETE" and case.path_parameters.get("key_id") == acting:
+                case.path_parameters["key_id"] = key_id(alpha.member)
+
+        def after_call(self, response: Any, case: Case[Any]) -> None:
+            super().after_call(response, case)
+            if 200 <= response.status_code < 300:
+                reached.add(case.operation.label)
+
+    return Workflow
+
+
+def test_stateful_chains_conform_and_keep_teams_apart(secured_app: flask.Flask, bench: None, alpha: TeamKeys,
+                                                      beta: TeamKeys, aiming_at_alpha_keys_but_admin: None,
+                                                      tmp_path: Path) -> None:
+    reached: set[str] = set()
+    workflow(secured_app, alpha, beta, tmp_path / "identities.json", reached).run(settings=settings(
+        max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS, derandomize=True, database=None,
+        deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
+    assert CHAINED <= reached, sorted(CHAINED - reached)  # a run that reached nothing would pass vacuously
