@@ -406,16 +406,16 @@ STUDY_OUT = StudyOut()
 
 # --- rules the fields alone cannot state ----------------------------------------------------------
 
-#: Which value and state go together (service.trials._told_state), as the combinations refused: neither (a tell
-#: needs one; an import item with neither is enqueued), completed without a value, failed with one. Stated with
-#: `not`, which client generators leave alone (a top-level anyOf would turn the model into a union of models).
-_NEITHER = {"properties": {"value": {"type": "null"}, "state": {"type": "null"}}}
-_COMPLETED_WITHOUT_VALUE = {"required": ["state"], "properties": {"state": {"const": "completed"},
-                                                                  "value": {"type": "null"}}}
-_FAILED_WITH_VALUE = {"required": ["state", "value"], "properties": {"state": {"const": "failed"},
-                                                                     "value": {"type": "number"}}}
-TOLD = {"not": {"anyOf": [_NEITHER, _COMPLETED_WITHOUT_VALUE, _FAILED_WITH_VALUE]}}
-ADDED = {"not": {"anyOf": [_COMPLETED_WITHOUT_VALUE, _FAILED_WITH_VALUE]}}
+#: Which value and state go together (service.trials._told_state): completed needs a value, failed has none, and a
+#: tell without a state is completed; an import item with neither is enqueued. Stated with if/then, which client
+#: generators leave alone (a top-level anyOf would turn the model into a union of models).
+_NEEDS_VALUE = {"required": ["value"], "properties": {"value": {"type": "number"}}}
+_FAILED_HAS_NO_VALUE = {"if": {"required": ["state"], "properties": {"state": {"const": "failed"}}},
+                        "then": {"properties": {"value": {"type": "null"}}}}
+TOLD = {"if": {"properties": {"state": {"enum": ["completed", None]}}}, "then": _NEEDS_VALUE,
+        "else": _FAILED_HAS_NO_VALUE}
+ADDED = {"if": {"required": ["state"], "properties": {"state": {"const": "completed"}}}, "then": _NEEDS_VALUE,
+         "else": _FAILED_HAS_NO_VALUE}
 #: A whole study definition: tools that compose one from each field's example (Swagger UI's "Try it out",
 #: fuzzers) would otherwise pair a condition with a param it does not fit.
 STUDY_EXAMPLE = {
