@@ -108,13 +108,20 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
         self._on_readable(conn, conn.sock)  # usually there already: saves a turn of the loop
 
-    def _on_readable(self, conn: TConn, _client: socket.socket) -> None:
+    def _recv(self, conn: TConn) -> bytes | None:
+        """What the socket has: None when nothing yet, b"" when the client has gone (or reset)."""
         try:
-            data = conn.sock.recv(RECV_BYTES)
+            data: bytes = conn.sock.recv(RECV_BYTES)
+            return data
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
-            data = b""
+            return b""
+
+    def _on_readable(self, conn: TConn, _client: socket.socket) -> None:
+        data = self._recv(conn)
+        if data is None:
+            return
         if not data:  # the client went away (or closed an idle connection): nothing to answer
             self._unregister(conn)
             self._close(conn)
@@ -183,13 +190,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_lingering_readable, conn))
 
     def _on_lingering_readable(self, conn: TConn, _client: socket.socket) -> None:
-        try:
-            data = conn.sock.recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+        if self._recv(conn) == b"":  # bytes are dropped; the close waits for the client's
             self._unregister(conn)
             self._close(conn)
 
