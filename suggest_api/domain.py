@@ -33,8 +33,16 @@ class Goal(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Report:
+    """An intermediate value and what the study's pruner answered to it (None: the study has no pruner)."""
+
     step: int
     value: float
+    #: The trial's best value up to and including this step, by the study's goal.
+    best: float | None = None
+    prune: bool | None = None
+    reason: str | None = None
+    #: The highest successive-halving rung this report filled (None: it filled none).
+    rung: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,6 +46,38 @@ def _check_json_types(schema: ma.Schema, options: Mapping[str, Any]) -> None:
         raise ma.ValidationError(errors)
 
 
+class PluginField(ma.fields.Field):  # type: ignore[type-arg]
+    """An option naming another algorithm of the same kind, `{name, options}` (a pruner wrapping a pruner).
+
+    Validated by the registry of `kind` when the study is created, so the inner algorithm's typo fails
+    there too; loads as `{name, options}` with the inner defaults filled.
+    """
+
+    registries: dict[str, Registry[Any]] = {}
+
+    def __init__(self, kind: str, **kwargs: Any) -> None:
+        self.kind = kind
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.update({"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string"}, "options": {"type": "object"}}, "additionalProperties": False})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str) or set(value) - {"name", "options"}:
+            raise ma.ValidationError('must be {"name": ..., "options": {...}}')
+        options = value.get("options", {})
+        if not isinstance(options, Mapping):
+            raise ma.ValidationError({"options": ["Not a valid mapping type."]})
+        try:
+            ref = self.registries[self.kind].validate(value["name"], options)
+        except InvalidInput as exc:
+            raise ma.ValidationError(exc.errors or exc.detail) from None
+        return {"name": ref.name, "options": dict(ref.options)}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
 class NoOptions(ma.Schema):
     """Options schema for an algorithm that takes none; unknown keys are refused."""
 
@@ -63,6 +95,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.none_hint = none_hint
         self._specs: dict[str, PluginSpec[T]] = {}
+        PluginField.registries[kind] = self
 
     def register(self, spec: PluginSpec[T]) -> None:
         self._specs[spec.name] = spec

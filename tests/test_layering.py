@@ -33,7 +33,7 @@ PURE = {"space", "domain", "accounts", "names", "paging", "plugins", "suggesters
 INNER_LAYERS: dict[str, dict[str, int]] = {
     "space": {"params": 0, "parse": 1, "search_space": 2, "schema": 2, "__init__": 3},
     "storage": {"models": 0, "database": 0, "migrate": 1, "rows": 1, "idempotency": 2, "studies": 2, "trials": 2,
-                "accounts": 2, "__init__": 3},
+                "reports": 2, "accounts": 2, "__init__": 3},
     "service": {"model_fits": 0, "study_locks": 0, "transactions": 0, "leases": 0, "lookup": 1, "studies": 2,
                 "trials": 2, "accounts": 2, "asks": 2, "runtime": 3, "__init__": 4},
     "server": {"framing": 0, "worker": 1, "gunicorn_app": 2, "__init__": 3},

@@ -216,6 +216,11 @@ class Timestamp(fields.DateTime):
 class ReportOut(ma.Schema):
     step = fields.Integer(required=True)
     value = fields.Float(required=True)
+    prune = fields.Boolean(required=True, allow_none=True, metadata={
+        "description": "The pruner's answer to this report (null: the study has no pruner)."})
+    reason = fields.String(required=True, allow_none=True, metadata={
+        "description": "Why, in words (\"value 0.41 at step 3 is worse than the median 0.22 of 9 completed "
+                       "trials\"); null when the study has no pruner."})
 
 
 class TrialOut(ma.Schema):
@@ -291,7 +296,10 @@ class AddedOut(ma.Schema):
 
 
 class ReportedOut(ma.Schema):
-    prune = fields.Boolean(required=True)
+    prune = fields.Boolean(required=True, metadata={
+        "description": "True: stop training this trial and tell it `pruned`. Stays true for its later reports."})
+    reason = fields.String(required=True, allow_none=True, metadata={
+        "description": "The pruner's reason, also stored on the report; null when the study has no pruner."})
 
 
 class HealthOut(ma.Schema):

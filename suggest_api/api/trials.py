@@ -163,9 +163,15 @@ class ReportValue(MethodView):
     @blp.doc(operationId="report")
     @blp.response(200, ReportedOut)
     @blp.alt_response(404, description="No such study or trial.")
-    @blp.alt_response(409, description="The trial is not running, or the step was reported with another value.")
+    @blp.alt_response(409, description="The trial is not running, the step was reported with another value, "
+                                       "the step is below one already reported, or the trial holds the most "
+                                       "reports it may (report-limit).")
     def post(self, body: dict[str, Any], name: str, number: int) -> flask.Response:
-        """Report an intermediate value; the answer says whether to stop (prune) the trial"""
+        """Report an intermediate value; the answer says whether to stop (prune) the trial, and why
+
+        The study's pruner decides from this trial's reports and the other trials' reports at the same
+        step (or rung). Reporting the same step with the same value again is a retry and gets the same
+        answer; once a trial is told to stop, its later reports are told so too."""
         rt, who = runtime(), principal()
         return respond(rt.transactions.answer(
             lambda s: trials.report(s, who, name, number, body["step"], body["value"], rt.settings.limits),

@@ -20,11 +20,12 @@ from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
 from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial, ReportLimit
 from suggest_api.names import check_metadata
 from suggest_api.paging import Page, cut, decode_cursor
+from suggest_api.pruners.base import Decision
 from suggest_api.pruners.registry import pruners
 from suggest_api.service import lookup
 from suggest_api.service.leases import lease_end
 from suggest_api.service.transactions import Transactions
-from suggest_api.storage import studies, trials
+from suggest_api.storage import reports, studies, trials
 from suggest_api.storage.database import database_now
 from suggest_api.storage.rows import StudyRef
 from suggest_api.storage.studies import SpaceCache
@@ -96,35 +97,63 @@ def heartbeat(session: Session, who: Principal, name: str, number: int) -> Trial
 @dataclass(frozen=True)
 class Reported:
     prune: bool
+    #: Why (None: the study has no pruner).
+    reason: str | None = None
 
 
 def report(session: Session, who: Principal, name: str, number: int, step: int, value: float,
            limits: Limits = DEFAULT_LIMITS) -> Reported:
-    """Store an intermediate value (also a heartbeat) and ask the study's pruner, if any. A trial keeps at
-    most `max_reports` of them, so neither it nor a page of trials grows without bound."""
+    """Store an intermediate value (also a heartbeat) with the study's pruner's answer to it.
+
+    Decided inside the trial's row lock, from the trial's own reports and indexed reads of the other
+    trials (`reports.StoredPeers`). A report of a step already reported, with the same value, is a retry:
+    it gets the stored answer. Once a trial was told to stop, every later report gets that answer too.
+    A trial keeps at most `max_reports` reports, so neither it nor a page of trials grows without bound.
+    """
     if not math.isfinite(value):
-        raise InvalidInput("value must be a finite number", errors={"value": ["must be finite"]})
+        raise InvalidInput("value must be a finite number; to say the run diverged, tell state 'failed'",
+                           errors={"value": ["must be finite"]})
     locked = lookup.running_trial(session, who.team_id, name, number, "take reports")
     study, trial_id, trial, now = locked.study, locked.trial_id, locked.trial, locked.now
-    existing = trials.report_value(session, trial_id, step)
-    if existing is not None and existing != value:
-        raise Conflict(f"trial {number} already reported {existing!r} at step {step}; "
-                       "report each step once (or use the next step)")
-    reports = trial.intermediate
-    if existing is None and len(reports) >= limits.max_reports:
-        raise ReportLimit(f"trial {number} holds {len(reports):,} reports, the most a trial keeps "
+    known = trial.intermediate
+    renewed = replace(trial, heartbeat_at=now, lease_expires_at=lease_end(study, now))
+    same_step = next((r for r in known if r.step == step), None)
+    if same_step is not None:
+        if same_step.value != value:
+            raise Conflict(f"trial {number} already reported {same_step.value!r} at step {step}; "
+                           "report each step once (or use the next step)")
+        trials.update_trial(session, study.id, renewed)
+        return Reported(prune=bool(same_step.prune), reason=same_step.reason)
+    if known and step < known[-1].step:
+        raise Conflict(f"trial {number} already reported step {known[-1].step}; steps only go up, so report "
+                       f"step {known[-1].step + 1} or later (a retry of an earlier step with its value is accepted)")
+    if len(known) >= limits.max_reports:
+        raise ReportLimit(f"trial {number} holds {len(known):,} reports, the most a trial keeps "
                           f"(SUGGEST_MAX_REPORTS); report less often (every few steps), or tell its result",
                           extra={"limit": limits.max_reports})
-    if existing is None:
-        trials.add_report(session, trial_id, step, value, now)
-        reports = tuple(sorted((*reports, Report(step=step, value=value)), key=lambda r: r.step))
-    trial = replace(trial, heartbeat_at=now, lease_expires_at=lease_end(study, now), intermediate=reports)
-    trials.update_trial(session, study.id, trial)
+    goal = Goal(study.goal)
+    best = value if not known or known[-1].best is None else (
+        min(value, known[-1].best) if goal is Goal.MINIMIZE else max(value, known[-1].best))
+    new = Report(step=step, value=value, best=best)
+    decision = _decide(session, study, trial_id, replace(renewed, intermediate=(*known, new)), goal)
+    if decision is not None:
+        new = replace(new, prune=decision.prune, reason=decision.reason,
+                      rung=decision.rungs[-1].rung if decision.rungs else None)
+        reports.add_rung_entries(session, study.id, trial_id, decision.rungs, now)
+    reports.add_report(session, study.id, trial_id, new, now)
+    trials.update_trial(session, study.id, renewed)
+    return Reported(prune=bool(new.prune), reason=new.reason)
+
+
+def _decide(session: Session, study: StudyRef, trial_id: int, trial: Trial, goal: Goal) -> Decision | None:
+    """The pruner's answer to the trial's newest report; the earlier answer once it was told to stop."""
     if study.pruner_ref is None:
-        return Reported(prune=False)
-    pruner = pruners.build(study.pruner_ref)
-    others = [t for t in trials.history(session, study.id) if t.number != number] if pruner.needs_history else []
-    return Reported(prune=pruner.should_prune(trial, others, Goal(study.goal)))
+        return None
+    stopped = next((r for r in trial.intermediate if r.prune), None)
+    if stopped is not None and stopped.reason is not None:
+        return Decision(prune=True, reason=stopped.reason)
+    peers = reports.StoredPeers(session, study.id, trial_id, study.seed)
+    return pruners.build(study.pruner_ref).decide(trial, peers, goal)
 
 
 @dataclass(frozen=True, kw_only=True)

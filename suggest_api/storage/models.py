@@ -27,6 +27,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+#: A pruner's reason is a sentence; longer ones are cut to this.
+REASON_MAX = 500
+
 # Plain JSON, also on PostgreSQL: JSONB would reorder keys, and params read best in the space's order.
 JSONType = JSON()
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
@@ -138,14 +141,43 @@ class TrialRow(Base):
 
 
 class ReportRow(Base):
-    """One intermediate value; its own table so a report never rewrites the trial's JSON."""
+    """One intermediate value and the pruner's answer to it; its own table so a report never rewrites the
+    trial's JSON. `study_id` is the trial's, kept here so a pruner reads one step of a whole study from
+    the (study, step) index, not every report of every trial."""
 
     __tablename__ = "trial_reports"
-    __table_args__ = (UniqueConstraint("trial_id", "step"),)
+    __table_args__ = (UniqueConstraint("trial_id", "step"),
+                      Index("ix_trial_reports_study_step", "study_id", "step"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float]
+    #: The trial's best value up to this step, by the study's goal.
+    best: Mapped[float]
+    #: The pruner's answer and why (NULL: the study has no pruner).
+    prune: Mapped[bool | None]
+    reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
+    #: The highest successive-halving rung this report entered (NULL: none).
+    rung: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class RungRow(Base):
+    """A trial entered a successive-halving rung with this value: what later trials at the rung compete with.
+
+    A per-rung summary, so a rung decision reads the rung's few entries instead of every trial's reports.
+    """
+
+    __tablename__ = "trial_rungs"
+    __table_args__ = (UniqueConstraint("trial_id", "rung"),
+                      Index("ix_trial_rungs_study_rung", "study_id", "rung"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    rung: Mapped[int] = mapped_column(Integer)
     value: Mapped[float]
     created_at: Mapped[datetime]
 

@@ -57,19 +57,17 @@ _MARK_REAPED = update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id")).v
 _HAS_EXPIRED = (select(TRIALS.c.id).where(TRIALS.c.study_id == bindparam("of_study_id"),
                                           TRIALS.c.state == TrialState.RUNNING.value,
                                           TRIALS.c.lease_expires_at <= utc_now()).limit(1))
-_REPORTS_OF = (select(TRIALS.c.number, REPORTS.c.step, REPORTS.c.value)
+_REPORT_COLUMNS = (REPORTS.c.step, REPORTS.c.value, REPORTS.c.best, REPORTS.c.prune, REPORTS.c.reason, REPORTS.c.rung)
+_REPORTS_OF = (select(TRIALS.c.number, *_REPORT_COLUMNS)
                .join(TRIALS, TRIALS.c.id == REPORTS.c.trial_id)
                .where(TRIALS.c.study_id == bindparam("study_id"),
                       TRIALS.c.number.in_(bindparam("numbers", expanding=True)))
                .order_by(TRIALS.c.number, REPORTS.c.step))
-_REPORT_VALUE = select(REPORTS.c.value).where(REPORTS.c.trial_id == bindparam("trial_id"),
-                                              REPORTS.c.step == bindparam("report_step"))
 _HISTORY = (select(*(null().label("metadata") if column.name == "metadata" else column for column in TRIALS.c))
             .where(TRIALS.c.study_id == bindparam("study_id")).order_by(TRIALS.c.number))
 _COUNT_RUNNING = (select(func.count()).select_from(TRIALS)
                   .where(TRIALS.c.study_id == bindparam("study_id"), TRIALS.c.state == TrialState.RUNNING.value))
 _INSERT_TRIALS = insert(TRIALS)
-_INSERT_REPORT = insert(REPORTS)
 _INSERT_QUEUED = insert(QUEUE)
 
 
@@ -146,9 +144,14 @@ def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> li
     if trials:
         found = session.connection().execute(
             _REPORTS_OF, {"study_id": study_id, "numbers": [t.number for t in trials]})
-        for number, step, value in found:
-            by_number[number].append(Report(step=step, value=value))
+        for number, *report in found:
+            by_number[number].append(_report(*report))
     return [replace(t, intermediate=tuple(by_number[t.number])) if t.number in by_number else t for t in trials]
+
+
+def _report(step: int, value: float, best: float, prune: bool | None, reason: str | None,
+            rung: int | None) -> Report:
+    return Report(step=step, value=value, best=best, prune=prune, reason=reason, rung=rung)
 
 
 def count_running(session: Session, study_id: int) -> int:
@@ -175,17 +178,6 @@ def update_trial(session: Session, study_id: int, trial: Trial, told_by: str | N
         "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
         "new_lease_expires_at": trial.lease_expires_at, "new_fail_reason": trial.fail_reason,
         "new_metadata": trial.metadata, "new_told_by": told_by})
-
-
-def report_value(session: Session, trial_id: int, step: int) -> float | None:
-    value: float | None = session.connection().execute(
-        _REPORT_VALUE, {"trial_id": trial_id, "report_step": step}).scalar_one_or_none()
-    return value
-
-
-def add_report(session: Session, trial_id: int, step: int, value: float, now: datetime) -> None:
-    session.connection().execute(_INSERT_REPORT, {"trial_id": trial_id, "step": step, "value": value,
-                                                  "created_at": now})
 
 
 def has_expired(session: Session, study: StudyRef) -> bool:
@@ -260,8 +252,8 @@ def best_of_studies(session: Session, ids: Sequence[int]) -> dict[int, Trial]:
         return {}
     rows = session.connection().execute(_BEST_ROWS, {"study_ids": list(ids)}).all()
     reports: dict[int, list[Report]] = defaultdict(list)
-    query = (select(REPORTS.c.trial_id, REPORTS.c.step, REPORTS.c.value)
+    query = (select(REPORTS.c.trial_id, *_REPORT_COLUMNS)
              .where(REPORTS.c.trial_id.in_([row.id for row in rows])).order_by(REPORTS.c.trial_id, REPORTS.c.step))
-    for trial_id, step, value in session.connection().execute(query) if rows else ():
-        reports[trial_id].append(Report(step=step, value=value))
+    for trial_id, *report in session.connection().execute(query) if rows else ():
+        reports[trial_id].append(_report(*report))
     return {row.study_id: trial_from_row(row, reports.get(row.id, ())) for row in rows}

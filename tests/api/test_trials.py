@@ -164,11 +164,11 @@ def test_report_stores_intermediate_values_and_never_prunes_without_a_pruner(cli
     ask(client)
     for step, value in enumerate([0.9, 0.7, 0.6]):
         response = client.post("/v1/studies/s/trials/0/report", json={"step": step, "value": value})
-        assert response.status_code == 200 and response.json == {"prune": False}
+        assert response.status_code == 200 and response.json == {"prune": False, "reason": None}
     assert client.post("/v1/studies/s/trials/0/report", json={"step": 1, "value": 0.7}).status_code == 200
     assert_problem(client.post("/v1/studies/s/trials/0/report", json={"step": 1, "value": 0.1}), 409)
     trial = client.get("/v1/studies/s/trials/0").json
-    reports = [{"step": 0, "value": 0.9}, {"step": 1, "value": 0.7}, {"step": 2, "value": 0.6}]
+    reports = [{"step": s, "value": v, "prune": None, "reason": None} for s, v in [(0, 0.9), (1, 0.7), (2, 0.6)]]
     assert trial["intermediate"] == reports
     assert client.post("/v1/studies/s/trials/0/heartbeat").json["intermediate"] == reports
     assert tell(client, 0, 0.6).json["intermediate"] == reports
