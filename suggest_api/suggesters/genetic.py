@@ -113,7 +113,8 @@ class GeneticSuggester:
         seen = {_key(t.params) for t in request.history}
         completed = [t for t in request.history if t.state is TrialState.COMPLETED and t.value is not None
                      and math.isfinite(t.value)]
-        population = self._population(space, completed, request.goal)
+        pruned = [t for t in request.history if t.state is TrialState.PRUNED and t.intermediate]
+        population = self._population(space, completed, pruned, request.goal)
         initial = self._initial_count(request, completed=len(population))
         design = sobol_points(space, request.seed, request.made, initial) if initial else None
         suggestions: list[dict[str, Any]] = []
@@ -143,11 +144,17 @@ class GeneticSuggester:
             return request.count
         return min(max(self.population_size - request.made, 0), request.count)
 
-    def _population(self, space: SearchSpace, completed: Sequence[Trial], goal: Goal) -> list[_Member]:
-        """The best `population_size` completed trials, best first (ties: oldest first). Failed, pruned and
-        running trials are never parents."""
+    def _population(self, space: SearchSpace, completed: Sequence[Trial], pruned: Sequence[Trial],
+                    goal: Goal) -> list[_Member]:
+        """The best `population_size` completed trials, best first (ties: oldest first), then, while the
+        population is not full, pruned trials: those that ran furthest first, then by their best reported
+        value. A pruned trial ranks below every completed one (it was stopped for looking worse than its
+        peers), but it still says where the promising region is, so a study whose pruner stops most
+        trials breeds from them instead of sampling its Sobol design for ever. Failed and running trials
+        are never parents."""
         sign = 1.0 if goal is Goal.MINIMIZE else -1.0
         ranked = sorted(completed, key=lambda t: (sign * (t.value or 0.0), t.number))
+        ranked += sorted(pruned, key=lambda t: (-t.intermediate[-1].step, sign * _best_reported(t, goal), t.number))
         members: list[_Member] = []
         for trial in ranked:
             try:
@@ -278,3 +285,12 @@ def _untried(space: SearchSpace, rng: np.random.Generator, seen: set[str],
         return fallback
     unused = [n for n in range(points.size) if _key(points.point(n)) not in seen]
     return points.point(unused[int(rng.integers(len(unused)))]) if unused else fallback
+
+
+def _best_reported(trial: Trial, goal: Goal) -> float:
+    """The best value a pruned trial reported (its last report's running best, when the service kept it)."""
+    last = trial.intermediate[-1]
+    if last.best is not None:
+        return last.best
+    values = [r.value for r in trial.intermediate]
+    return min(values) if goal is Goal.MINIMIZE else max(values)

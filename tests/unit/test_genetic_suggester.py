@@ -5,6 +5,7 @@ through the service: tests/service/test_regret.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suggest_api.domain import Goal, Trial, TrialState
+from suggest_api.domain import Goal, Report, Trial, TrialState
 from suggest_api.errors import InvalidInput
 from suggest_api.space import SearchSpace
 from suggest_api.suggesters.base import SuggestRequest, trial_rng
@@ -144,6 +145,33 @@ def test_failed_pruned_and_running_trials_are_never_parents() -> None:
     suggester = genetic(population_size=10, mutation_rate=0.0, crossover_rate=1.0)
     children = ask(suggester, LINE, parents + others, count=20, made=19)
     assert all(0.10 <= c["x"] <= 0.30 for c in children), children
+
+
+def pruned(number: int, x: float, steps: int, best: float) -> Trial:
+    """A pruned trial as the service's history carries it: its last report, with the running best."""
+    return replace(trial(number, {"x": x}, None, TrialState.PRUNED),
+                   intermediate=(Report(step=steps - 1, value=best + 1.0, best=best),))
+
+
+def test_pruned_trials_with_reports_fill_a_population_but_rank_below_every_completed_one() -> None:
+    completed = [trial(i, {"x": 0.15 + 0.01 * i}, 10.0 + i) for i in range(3)]
+    stopped = [pruned(3 + i, 0.85 + 0.01 * i, steps=3, best=-100.0) for i in range(3)]
+    breed = {"mutation_rate": 0.0, "crossover_rate": 0.0, "tournament_size": 1}
+    # A population of 3 is full with the completed trials: a pruned one never breeds, whatever it reported.
+    children = ask(genetic(population_size=3, **breed), LINE, completed + stopped, count=30, made=6)
+    assert all(c["x"] < 0.5 for c in children), children
+    # A population of 6 takes the pruned ones too (instead of staying on the Sobol design): some children are theirs.
+    children = ask(genetic(population_size=6, **breed), LINE, completed + stopped, count=30, made=6)
+    assert any(c["x"] > 0.8 for c in children) and any(c["x"] < 0.5 for c in children), children
+
+
+def test_among_pruned_trials_those_that_ran_furthest_rank_first() -> None:
+    """A whole-population tournament, tiny mutation: every child sits by the pruned trial that ran longest,
+    not by the one that reported a better value after fewer steps."""
+    stopped = [pruned(0, 0.1, steps=2, best=-5.0), pruned(1, 0.9, steps=9, best=3.0)]
+    suggester = genetic(population_size=2, tournament_size=2, crossover_rate=0.0, mutation_scale=0.01)
+    children = ask(suggester, LINE, stopped, count=10, made=2)
+    assert all(abs(c["x"] - 0.9) < 0.06 for c in children), children
 
 
 @pytest.mark.parametrize("goal", list(Goal))
