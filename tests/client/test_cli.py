@@ -60,8 +60,10 @@ def test_trials_export_as_csv_and_json(server: Server, finished_study: str, tmp_
     out = tmp_path / "trials.csv"
     assert suggest(server, "trials", finished_study, "--output", str(out)).returncode == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["number", "state", "value", "created_at", "finished_at", "fail_reason", "client_id",
-                             "param.lr", "param.opt", "param.momentum", "metadata.test_acc"]
+    assert list(rows[0]) == ["number", "state", "value", "created_at", "finished_at", "fail_reason", "stopped_step",
+                             "prune_reason", "client_id", "param.lr", "param.opt", "param.momentum",
+                             "metadata.test_acc"]
+    assert [(r["stopped_step"], r["prune_reason"]) for r in rows] == [("", "")] * 3  # nothing was pruned
     trials = api.study(finished_study).trials()
     for row, trial in zip(rows, trials, strict=True):
         assert (int(row["number"]), row["state"]) == (trial.number, trial.state)
@@ -71,6 +73,45 @@ def test_trials_export_as_csv_and_json(server: Server, finished_study: str, tmp_
     completed = json.loads(suggest(server, "trials", finished_study, "--format", "json", "--state", "completed").stdout)
     assert [(t["number"], t["value"]) for t in completed] == [(0, 0.4), (1, 0.2)]
     assert completed[0]["params"] == trials[0].params and completed[0]["metadata"] == {"test_acc": 0.9}
+
+
+@pytest.fixture
+def pruned_study(api: Client, study_name: str) -> tuple[str, str]:
+    """Trial 0 completed, trial 1 stopped by the pruner at step 2 (and its reason), trial 2 failed."""
+    study = api.create_study(study_name, SPACE, seed=5, pruner={"name": "threshold", "options": {"upper": 1.0}})
+    completed, pruned, failed = study.ask(3)
+    for step, value in enumerate([0.9, 0.5, 0.4]):
+        assert completed.report(step, value) is False
+    study.tell(completed, 0.4)
+    assert pruned.report(0, 0.8) is False and pruned.report(1, 0.6) is False
+    assert pruned.report(2, 5.0) is True
+    study.tell(pruned, state="pruned")
+    study.tell(failed, state="failed")
+    assert pruned.prune_reason
+    return study_name, pruned.prune_reason
+
+
+def test_trials_list_a_pruned_trial_with_where_it_stopped_and_why(server: Server, pruned_study: tuple[str, str],
+                                                                  tmp_path: Path) -> None:
+    name, reason = pruned_study
+    table = suggest(server, "trials", name, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    header, *lines = table.stdout.splitlines()
+    assert header.split() == ["NUMBER", "STATE", "VALUE", "STEPS", "NOTE"]
+    assert [line.split()[:4] for line in lines] == [["0", "completed", "0.4", "3"], ["1", "pruned", "-", "3"],
+                                                   ["2", "failed", "-", "0"]]
+    assert lines[1].endswith(f"stopped at step 2: {reason}")
+
+    out = tmp_path / "trials.csv"
+    assert suggest(server, "trials", name, "--output", str(out)).returncode == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [(r["state"], r["stopped_step"], r["prune_reason"]) for r in rows] == [
+        ("completed", "", ""), ("pruned", "2", reason), ("failed", "", "")]
+
+    listed = json.loads(suggest(server, "trials", name, "--format", "json", "--state", "pruned").stdout)
+    assert [t["number"] for t in listed] == [1]
+    assert [(r["step"], r["prune"]) for r in listed[0]["intermediate"]] == [(0, False), (1, False), (2, True)]
+    assert listed[0]["intermediate"][2]["reason"] == reason
 
 
 def test_errors_exit_non_zero_with_the_services_message(server: Server, study_name: str, api: Client) -> None:

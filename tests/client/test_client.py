@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import suggest_client.paging
-from suggest_client import Client, Study, Trial, TrialPruned, errors
+from suggest_client import Client, PruneDecision, Study, Trial, TrialPruned, errors
 from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
@@ -118,13 +118,79 @@ def test_report_and_heartbeat(api: Client, study_name: str) -> None:
     time.sleep(0.01)
     trial.heartbeat()
     stored = study.trial_at(trial.number)
-    assert stored.intermediate == [{"step": 0, "value": 0.9}, {"step": 1, "value": 0.7}]
+    # Without a pruner, prune and reason of each report are null.
+    assert stored.intermediate == [{"step": 0, "value": 0.9, "prune": None, "reason": None},
+                                   {"step": 1, "value": 0.7, "prune": None, "reason": None}]
+    assert (stored.should_prune, stored.prune_reason, stored.pruned_step, stored.last_step) == (False, None, None, 1)
+    assert study.report_decision(trial.number, 1, 0.7) == PruneDecision(prune=False, reason=None)
     assert before is not None and stored.heartbeat_at is not None and stored.heartbeat_at > before
     with pytest.raises(errors.Conflict, match="step 1"):
         trial.report(1, 0.1)
     study.tell(trial, 0.7)
     with pytest.raises(errors.Conflict):
         trial.heartbeat()
+
+
+def test_create_study_takes_a_pruner_by_name_or_with_options(api: Client, study_name: str) -> None:
+    by_name = make(api, study_name, pruner="median")
+    assert by_name.info["pruner"]["name"] == "median"
+    again = make(api, study_name, pruner={"name": "median", "options": {}})  # the same definition
+    assert again.info == by_name.info
+    with pytest.raises(errors.Conflict) as conflict:
+        make(api, study_name, pruner={"name": "median", "options": {"min_trials": 2}})
+    assert any(field.startswith("pruner") for field in conflict.value.body["differing_fields"]), conflict.value.body
+    with pytest.raises(errors.Conflict):
+        make(api, study_name)  # no pruner is another definition too
+
+    options = {"min_resource": 1, "reduction_factor": 3}
+    halving = make(api, f"{study_name}-sh", pruner={"name": "successive_halving", "options": options})
+    assert halving.info["pruner"]["name"] == "successive_halving"
+    assert options.items() <= halving.info["pruner"]["options"].items()  # the service fills in the rest
+    assert make(api, f"{study_name}-none").info["pruner"] is None
+    with pytest.raises(errors.ValidationError, match="no-such-pruner"):
+        make(api, f"{study_name}-bad", pruner="no-such-pruner")
+
+
+def test_report_answers_prune_with_the_pruners_reason(api: Client, study_name: str) -> None:
+    study = make(api, study_name, pruner={"name": "threshold", "options": {"upper": 1.0}})  # minimize: above stops
+    trial = study.ask()[0]
+    assert trial.report(1, 0.5) is False
+    assert (trial.should_prune, trial.prune_reason) == (False, None)
+
+    assert trial.report(2, 3.0) is True  # the bool, as before; the reason is kept beside it
+    reason = trial.prune_reason
+    assert isinstance(reason, str) and reason, reason
+    assert trial.should_prune is True
+    assert study.report_decision(trial.number, 2, 3.0) == PruneDecision(prune=True, reason=reason)  # a retry
+    assert trial.report_decision(3, 0.1) == PruneDecision(prune=True, reason=reason)  # once pruned, always
+    assert study.report(trial.number, 4, 0.1) is True
+
+    stored = study.trial_at(trial.number)  # the service's view keeps each report's decision
+    assert [(r["step"], r["prune"]) for r in stored.intermediate] == [(1, False), (2, True), (3, True), (4, True)]
+    assert stored.intermediate[1]["reason"] == reason
+    assert (stored.should_prune, stored.prune_reason, stored.pruned_step, stored.last_step) == (True, reason, 2, 4)
+    told = study.tell(trial, state="pruned")
+    assert told.state == "pruned" and trial.state == "pruned" and trial.prune_reason == reason
+    assert [t.prune_reason for t in study.trials("pruned")] == [reason]
+    with pytest.raises(errors.Conflict):
+        trial.report(5, 0.1)  # a finished trial takes no more reports
+
+
+def test_an_objective_stopped_by_the_pruner_is_told_pruned_with_the_reason(api: Client, study_name: str) -> None:
+    study = make(api, study_name, pruner={"name": "threshold", "options": {"upper": 1.0}})
+    messages: list[str] = []
+
+    def objective(trial: Trial) -> float:
+        for step, value in enumerate([0.5, 0.4, 2.0 if trial.number == 1 else 0.3]):
+            if trial.report(step, value):
+                messages.append(str(trial.prune_reason))
+                raise TrialPruned(trial.prune_reason)
+        return value
+
+    finished = study.optimize(objective, n_trials=3)
+    assert [(t.number, t.state) for t in finished] == [(0, "completed"), (1, "pruned"), (2, "completed")]
+    pruned = study.trial_at(1)
+    assert messages == [pruned.prune_reason] and pruned.pruned_step == 2
 
 
 def test_enqueue_and_import(api: Client, study_name: str) -> None:

@@ -13,7 +13,7 @@ from tests.support.servers import StartServer
 
 JS_TESTS = "clients/js/test/"
 #: Tests in clients/js/test/*.test.js; more may be added, none may silently disappear.
-EXPECTED_TESTS = 20
+EXPECTED_TESTS = 22
 
 
 @pytest.mark.slow

@@ -108,8 +108,69 @@ def test_suggest_train_tunes_digits_on_two_workers(database_url: str, serve: Sta
     study = requests.get(f"{server.base_url}/v1/studies/digits-e2e", timeout=HTTP_TIMEOUT_S).json()
     assert study["objective"] == {"name": "val_accuracy", "goal": "maximize"}
     assert study["suggester"]["name"] == "bayesian" and study["seed"] == 0
+    assert study["pruner"]["name"] == "successive_halving"  # --pruner's default, asha
+    assert summary["pruner"] == {"name": "successive_halving", "options": {"min_resource": 1, "reduction_factor": 3}}
+    trained = sum(len(t["intermediate"]) for t in trials)
+    assert summary["epochs"]["trained"] == trained and summary["epochs"]["planned"] == 6 * 3
     tuned = [p["name"] for p in space["params"] if p["name"] != "epochs"]  # --epochs took it out of the space
     assert [p["name"] for p in study["space"]["params"]] == tuned
+
+
+@pytest.mark.slow
+def test_asha_prunes_trials_says_why_and_counts_the_epochs_it_saved(serve: StartServer, tmp_path: Path) -> None:
+    """One worker and a seeded random suggester: the same trials, reports and decisions on every run."""
+    server = serve(f"sqlite:///{tmp_path / 'asha.db'}", workers=1)
+    summary_path = tmp_path / "summary.json"
+    result = run_suggest_train(server.base_url, tmp_path, "--study", "asha", "--trials", "8", "--epochs", "3",
+                               "--suggester", "random", "--pruner", "asha", "--device", "cpu", "--no-progress",
+                               "--json-summary", str(summary_path))
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "pruner successive_halving (min_resource=1 reduction_factor=3)" in result.stdout
+
+    study = requests.get(f"{server.base_url}/v1/studies/asha", timeout=HTTP_TIMEOUT_S).json()
+    assert study["pruner"]["name"] == "successive_halving"
+    assert {"min_resource": 1, "reduction_factor": 3}.items() <= study["pruner"]["options"].items()
+    trials = study_trials(server.base_url, "asha")
+    states = [t["state"] for t in trials]
+    assert len(trials) == 8 and set(states) <= {"completed", "pruned"}, states
+    pruned = [t for t in trials if t["state"] == "pruned"]
+    assert pruned and "completed" in states, states
+    for trial in pruned:  # stopped at the report that said prune, and the trainer said why
+        last = trial["intermediate"][-1]
+        assert last["prune"] is True and isinstance(last["reason"], str) and last["reason"], trial["intermediate"]
+        assert all(r["prune"] is False for r in trial["intermediate"][:-1]), trial["intermediate"]
+        assert f"trial {trial['number']} pruned after epoch {last['step']} " in result.stdout
+        assert last["reason"] in result.stdout
+    for trial in trials:
+        if trial["state"] == "completed":
+            assert [r["step"] for r in trial["intermediate"]] == [1, 2, 3]
+
+    trained = sum(len(t["intermediate"]) for t in trials)
+    assert trained < 8 * 3
+    saved = 8 * 3 - trained
+    assert (f"epochs: {trained} of 24 trained (8 trials × 3 epochs), {saved} saved by pruning "
+            f"({saved / 24:.0%})") in result.stdout
+    summary = json.loads(summary_path.read_text())
+    assert summary["epochs"] == {"trained": trained, "planned": 24, "saved_by_pruning": saved}
+    assert summary["counts"]["pruned"] == len(pruned)
+
+
+@pytest.mark.slow
+def test_every_pruner_choice_creates_its_study_pruner(serve: StartServer, tmp_path: Path) -> None:
+    """--trials 0: the study is created (so the service accepts each mapping) and nothing trains."""
+    server = serve(f"sqlite:///{tmp_path / 'pruners.db'}", workers=1)
+    for choice, name in [("median", "median"), ("hyperband", "hyperband"), ("none", None)]:
+        result = run_suggest_train(server.base_url, tmp_path, "--study", f"pruner-{choice}", "--trials", "0",
+                                   "--epochs", "4", "--pruner", choice, "--device", "cpu", "--no-progress")
+        assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        assert "epochs: no trial finished" in result.stdout
+        study = requests.get(f"{server.base_url}/v1/studies/pruner-{choice}", timeout=HTTP_TIMEOUT_S).json()
+        assert (study["pruner"] or {}).get("name") == name, study["pruner"]
+        if choice == "hyperband":  # the trainer knows its epochs, so the last rung is not left to "auto"
+            assert study["pruner"]["options"]["max_resource"] == 4
+    again = run_suggest_train(server.base_url, tmp_path, "--study", "pruner-none", "--trials", "0", "--epochs", "4",
+                              "--pruner", "asha", "--device", "cpu", "--no-progress")
+    assert again.returncode == 2 and "exists with another definition" in again.stderr, again.stderr  # another pruner
 
 
 @pytest.mark.slow
@@ -136,8 +197,10 @@ def test_ctrl_c_fails_the_running_trials_prints_the_summary_and_exits_130(serve:
     server = serve(f"sqlite:///{tmp_path / 'interrupt.db'}", workers=2)
     summary_path = tmp_path / "summary.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUGGEST_")}
+    # No pruner: every trial that ends before Ctrl-C completes, so any failed one was interrupted.
     args = [SUGGEST_TRAIN, "--url", server.base_url, "--study", "interrupt", "--trials", "50", "--epochs", "100",
-            "--workers", "2", "--device", "cpu", "--no-progress", "--json-summary", str(summary_path)]
+            "--workers", "2", "--device", "cpu", "--no-progress", "--json-summary", str(summary_path),
+            "--pruner", "none"]
     with subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as process:
         try:
@@ -172,7 +235,7 @@ def _study_exists(url: str) -> bool:
 def test_suggest_train_trains_on_a_cuda_gpu(serve: StartServer, tmp_path: Path) -> None:
     server = serve(f"sqlite:///{tmp_path / 'gpu.db'}", workers=1)
     result = run_suggest_train(server.base_url, tmp_path, "--study", "digits-gpu", "--trials", "2", "--epochs", "3",
-                               "--device", "cuda", "--no-progress")
+                               "--device", "cuda", "--no-progress", "--pruner", "none")
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "device cuda" in result.stdout
     trials = study_trials(server.base_url, "digits-gpu")

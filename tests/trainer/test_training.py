@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from suggest_client import Trial, TrialPruned
+from suggest_client import PruneDecision, Trial, TrialPruned
 from suggest_client.torch import (
     DEFAULT_PARAMS,
     DEFAULT_SPACE_PATH,
@@ -140,6 +140,20 @@ def test_report_is_called_each_epoch_and_true_prunes(digits: Splits) -> None:
         train({**FAST, "epochs": 5}, digits, report=report)
     assert [epoch for epoch, _ in seen] == [1, 2]
     assert all(0.0 <= value <= 1.0 for _, value in seen)
+
+
+def test_a_decision_that_says_prune_puts_its_reason_in_trial_pruned(digits: Splits) -> None:
+    """`report=trial.report_decision`: the message says why the study stopped the run."""
+    reason = "value 0.41 at step 2 is worse than the median 0.62 of 5 completed trials"
+
+    def report(epoch: int, value: float) -> PruneDecision:
+        return PruneDecision(prune=epoch == 2, reason=reason if epoch == 2 else None)
+
+    with pytest.raises(TrialPruned, match=r"^pruned after epoch 2 \(validation accuracy 0\.\d{4}\): value 0\.41 at"):
+        train({**FAST, "epochs": 5}, digits, report=report)
+    with pytest.raises(TrialPruned, match=r"after epoch 1 \(validation accuracy 0\.\d{4}\)$"):  # no reason, none added
+        train(FAST, digits, report=lambda epoch, value: PruneDecision(prune=True))
+    assert len(train(FAST, digits, report=lambda epoch, value: PruneDecision(prune=False)).history) == 3
 
 
 def test_a_set_cancel_event_stops_the_training(digits: Splits) -> None:
@@ -324,3 +338,36 @@ def test_the_summary_lists_the_best_completed_trials_first() -> None:
     assert lines[2].split()[:4] == ["2", "0.9700", "0.9600", "lr=0.0123"]
     assert lines[3].split()[:3] == ["0", "0.9100", "0.9000"]
     assert len(lines) == 4
+
+
+def test_the_summary_counts_the_epochs_trained_against_those_asked_for() -> None:
+    def trial(number: int, state: str, reports: int, epochs: int = 3) -> Trial:
+        reported = [{"step": s, "value": 0.5, "prune": None, "reason": None} for s in range(1, reports + 1)]
+        return Trial(number=number, params={"epochs": epochs}, state=state, intermediate=reported)
+
+    trials = [trial(0, "completed", 3), trial(1, "pruned", 1), trial(2, "pruned", 2), trial(3, "failed", 1),
+              trial(4, "running", 1)]
+    assert train_cli.epoch_counts(trials) == {"trained": 7, "planned": 12, "saved_by_pruning": 3}
+    assert train_cli.epochs_line(trials) == "epochs: 7 of 12 trained (4 trials × 3 epochs), 3 saved by pruning (25%)"
+    assert train_cli.epochs_line(trials, {"epochs": 4}) == \
+        "epochs: 7 of 16 trained (4 trials × 4 epochs), 5 saved by pruning (31%)"  # --epochs fixes the budget
+    mixed = [trial(0, "completed", 5, epochs=5), trial(1, "completed", 10, epochs=10)]
+    assert train_cli.epochs_line(mixed) == "epochs: 15 of 15 trained (2 trials of 5 to 10 epochs)"
+    assert train_cli.epochs_line([trial(0, "running", 1)]) == "epochs: no trial finished"
+
+
+def test_each_pruner_choice_maps_to_a_study_pruner_sized_to_the_epochs() -> None:
+    assert train_cli.DEFAULT_PRUNER == "asha"
+    assert train_cli._parser().parse_args([]).pruner == train_cli.DEFAULT_PRUNER
+    assert train_cli.pruner_spec("asha", 12) == {"name": "successive_halving",
+                                                 "options": {"min_resource": 1, "reduction_factor": 3}}
+    assert train_cli.pruner_spec("hyperband", 12) == {
+        "name": "hyperband", "options": {"min_resource": 1, "max_resource": 12, "reduction_factor": 3}}
+    assert train_cli.pruner_spec("median", 12) == {"name": "median", "options": {"min_trials": 5, "warmup_steps": 2}}
+    assert train_cli.pruner_spec("none", 12) is None
+    space = load_space()
+    assert train_cli.max_epochs(space, {}) == 30  # the shipped space's highest epochs
+    assert train_cli.max_epochs(space, {"epochs": 4}) == 4  # --epochs
+    assert train_cli.max_epochs({"params": [{"name": "lr", "type": "float", "low": 0.01, "high": 0.1}]}, {}) == \
+        DEFAULT_PARAMS["epochs"]
+    assert train_cli.max_epochs({"params": [{"name": "epochs", "type": "categorical", "choices": [2, 8, 4]}]}, {}) == 8

@@ -3,7 +3,7 @@
  *
  * Dependency-free ES module for Node >= 18 (global `fetch`). Objects returned by the service keep
  * its JSON in `.info` (studies) and `.raw` (trials); trial fields are also exposed in camelCase
- * (`createdAt`, `finishedAt`, `heartbeatAt`, `failReason`, `clientId`).
+ * (`createdAt`, `finishedAt`, `heartbeatAt`, `failReason`, `clientId`, `shouldPrune`, `pruneReason`).
  */
 
 import { NO_COMPLETED_TRIAL, NotFound } from "./errors.js";
@@ -45,6 +45,26 @@ function compact(object) {
 }
 
 /**
+ * A suggester or pruner as the service takes it: a name is `{name, options: {}}`; null and undefined
+ * pass through (a null pruner: never prune).
+ */
+function plugin(value) {
+  return typeof value === "string" ? { name: value, options: {} } : value;
+}
+
+/** The first report the service answered with prune (every later one repeats it), or undefined. */
+function firstPrune(intermediate) {
+  return (intermediate ?? []).find((entry) => entry.prune === true);
+}
+
+/**
+ * @typedef {object} PruneDecision the service's answer to a report
+ * @property {boolean} prune true: stop training this trial (tell it "pruned")
+ * @property {string|null} reason the pruner's sentence, e.g. "value 0.41 at step 3 is worse than the
+ *   median 0.22 of 9 completed trials"; null when the study has no pruner
+ */
+
+/**
  * A connection to one suggest_api service.
  */
 export class Client {
@@ -80,14 +100,15 @@ export class Client {
    * @param {object|object[]} definition.space `{params: [...]}`, or just the params list
    * @param {"minimize"|"maximize"|{name?: string, goal: "minimize"|"maximize"}} [definition.objective] default "minimize"
    * @param {string|{name: string, options?: object}} [definition.suggester] default the service's ("random")
-   * @param {string|{name: string, options?: object}|null} [definition.pruner]
+   * @param {string|{name: string, options?: object}|null} [definition.pruner] stops unpromising trials
+   *   early, e.g. "median" or `{name: "successive_halving", options: {min_resource: 1}}`; null or
+   *   omitted: never prune
    * @param {number} [definition.seed] drawn by the service when omitted
    * @param {number} [definition.heartbeatTimeout] seconds
    * @param {object} [definition.metadata]
    * @returns {Promise<Study>} with `.created` true when this call created it
    */
   async createStudy({ name, space, objective = "minimize", suggester, pruner, seed, heartbeatTimeout, metadata }) {
-    const plugin = (value) => (typeof value === "string" ? { name: value, options: {} } : value);
     const body = compact({
       name,
       space: Array.isArray(space) ? { params: space } : space,
@@ -310,7 +331,7 @@ export class Trial {
     this.params = raw.params;
     /** @type {number|null} */
     this.value = raw.value;
-    /** @type {{step: number, value: number}[]} */
+    /** @type {{step: number, value: number, prune: boolean|null, reason: string|null}[]} (null: no pruner) */
     this.intermediate = raw.intermediate;
     /** @type {object|null} */
     this.metadata = raw.metadata;
@@ -324,21 +345,50 @@ export class Trial {
     this.failReason = raw.fail_reason;
     /** @type {string|null} */
     this.clientId = raw.client_id;
+    const saidPrune = firstPrune(raw.intermediate);
+    /** @type {boolean} true once the service answered a report of this trial with prune */
+    this.shouldPrune = saidPrune !== undefined;
+    /** @type {string|null} why the service said to stop (the pruner's sentence); null before, or without a pruner */
+    this.pruneReason = saidPrune?.reason ?? null;
     return this;
   }
 
   /**
-   * Report an intermediate value (also renews the heartbeat).
+   * The step of the first report the service answered with prune, or null if none did.
+   *
+   * @returns {number|null}
+   */
+  get prunedStep() {
+    return firstPrune(this.intermediate)?.step ?? null;
+  }
+
+  /**
+   * Report an intermediate value (also renews the heartbeat). When the answer is to stop, the
+   * service's reason is in `trial.pruneReason`.
    *
    * @param {number} step a non-negative integer
    * @param {number} value
    * @returns {Promise<boolean>} true when training should stop (pruned)
    */
   async report(step, value) {
+    return (await this.reportDecision(step, value)).prune;
+  }
+
+  /**
+   * `report`, answering the whole decision: whether to stop, and the pruner's reason.
+   *
+   * @param {number} step a non-negative integer
+   * @param {number} value
+   * @returns {Promise<PruneDecision>}
+   */
+  async reportDecision(step, value) {
     requireFinite(value, "value");
     const { body } = await this.study.client.transport.request("POST",
       studyPath(this.study.name, `/trials/${this.number}/report`), { body: { step, value } });
-    return body.prune;
+    const decision = { prune: body.prune === true, reason: body.reason ?? null };
+    this.shouldPrune = decision.prune;
+    if (decision.prune) this.pruneReason = decision.reason;
+    return decision;
   }
 
   /**

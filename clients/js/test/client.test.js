@@ -102,7 +102,14 @@ test("report answers false without a pruner and stores the values; heartbeat ren
   assert.equal(await trial.report(1, 0.4), false); // the same step and value again: a no-op
   await assert.rejects(trial.report(1, 0.9), Conflict); // that step has another value
   await trial.refresh();
-  assert.deepEqual(trial.intermediate, [{ step: 0, value: 0.1 }, { step: 1, value: 0.4 }]);
+  // Without a pruner, prune and reason of each report are null.
+  assert.deepEqual(trial.intermediate, [
+    { step: 0, value: 0.1, prune: null, reason: null }, { step: 1, value: 0.4, prune: null, reason: null },
+  ]);
+  assert.equal(trial.shouldPrune, false);
+  assert.equal(trial.pruneReason, null);
+  assert.equal(trial.prunedStep, null);
+  assert.deepEqual(await trial.reportDecision(1, 0.4), { prune: false, reason: null });
 
   const before = trial.heartbeatAt;
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -114,6 +121,73 @@ test("report answers false without a pruner and stores the values; heartbeat ren
   assert.equal(trial.state, "completed");
   await assert.rejects(trial.heartbeat(), Conflict); // a finished trial is not running
   await assert.rejects(trial.report(2, Number.NaN), RangeError);
+});
+
+test("createStudy takes a pruner as a name or {name, options}; another pruner is a Conflict", async () => {
+  const name = uniqueName("pruner");
+  const byName = await client.createStudy({ name, space: SMALL_SPACE, objective: "minimize", pruner: "median" });
+  assert.equal(byName.created, true);
+  assert.equal(byName.info.pruner.name, "median");
+  const again = await client.createStudy({
+    name, space: SMALL_SPACE, objective: "minimize", pruner: { name: "median", options: {} },
+  });
+  assert.equal(again.created, false); // a name is {name, options: {}}: the same definition
+  assert.deepEqual(again.info.pruner, byName.info.pruner);
+  await assert.rejects(client.createStudy({
+    name, space: SMALL_SPACE, objective: "minimize", pruner: { name: "median", options: { min_trials: 2 } },
+  }), (error) => {
+    assert.ok(error instanceof Conflict);
+    assert.ok(error.body.differing_fields.some((field) => field.startsWith("pruner")), JSON.stringify(error.body));
+    return true;
+  });
+
+  const withOptions = await client.createStudy({
+    name: uniqueName("pruner-options"), space: SMALL_SPACE, objective: "maximize",
+    pruner: { name: "successive_halving", options: { min_resource: 1, reduction_factor: 3 } },
+  });
+  assert.equal(withOptions.info.pruner.name, "successive_halving");
+  assert.equal(withOptions.info.pruner.options.min_resource, 1);
+  assert.equal(withOptions.info.pruner.options.reduction_factor, 3);
+
+  const none = await client.createStudy({ name: uniqueName("no-pruner"), space: SMALL_SPACE, pruner: null });
+  assert.equal(none.info.pruner, null);
+  await assert.rejects(
+    client.createStudy({ name: uniqueName("bad-pruner"), space: SMALL_SPACE, pruner: "no-such-pruner" }),
+    ValidationError);
+});
+
+test("report answers prune with the pruner's reason; every later report repeats it", async () => {
+  const study = await client.createStudy({
+    name: uniqueName("prune"), space: SMALL_SPACE, objective: "maximize",
+    pruner: { name: "threshold", options: { lower: 0.5 } },
+  });
+  const [trial] = await study.ask();
+  assert.equal(await trial.report(1, 0.9), false); // above the threshold: go on
+  assert.equal(trial.shouldPrune, false);
+  assert.equal(trial.pruneReason, null);
+
+  const decision = await trial.reportDecision(2, 0.1); // below it: stop
+  assert.equal(decision.prune, true);
+  assert.equal(typeof decision.reason, "string");
+  assert.ok(decision.reason.length > 0);
+  assert.equal(trial.shouldPrune, true);
+  assert.equal(trial.pruneReason, decision.reason);
+  assert.deepEqual(await trial.reportDecision(2, 0.1), decision); // a retry: the same answer
+  assert.equal(await trial.report(3, 0.95), true); // once pruned, always pruned, for the same reason
+  assert.equal(trial.pruneReason, decision.reason);
+
+  await trial.refresh(); // the service's view keeps each report's decision
+  assert.deepEqual(trial.intermediate.map((r) => [r.step, r.prune]), [[1, false], [2, true], [3, true]]);
+  assert.equal(trial.intermediate[1].reason, decision.reason);
+  assert.equal(trial.shouldPrune, true);
+  assert.equal(trial.pruneReason, decision.reason);
+  assert.equal(trial.prunedStep, 2);
+
+  await trial.tell({ state: "pruned", value: 0.95 });
+  assert.equal(trial.state, "pruned");
+  assert.equal(trial.pruneReason, decision.reason);
+  assert.deepEqual((await study.trials({ state: "pruned" })).map((t) => t.number), [trial.number]);
+  await assert.rejects(trial.report(4, 0.5), Conflict); // a finished trial takes no more reports
 });
 
 test("tell a failed trial: no value, and no best", async () => {

@@ -26,11 +26,11 @@ from suggest_client.errors import (
     ValidationError,
 )
 from suggest_client.study import Study
-from suggest_client.trial import Trial, TrialContext
+from suggest_client.trial import PruneDecision, Trial, TrialContext
 from suggest_client.version import __version__ as __version__
 
 __all__ = [
-    "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "NotFound", "ProblemError", "RateLimited",
-    "Study", "SuggestError", "Trial", "TrialContext", "TrialPruned", "Unauthorized", "Unavailable", "ValidationError",
-    "errors",
+    "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "NotFound", "ProblemError",
+    "PruneDecision", "RateLimited", "Study", "SuggestError", "Trial", "TrialContext", "TrialPruned", "Unauthorized",
+    "Unavailable", "ValidationError", "errors",
 ]

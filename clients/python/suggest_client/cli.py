@@ -4,6 +4,7 @@
     suggest show NAME                    # the study as JSON
     suggest best NAME                    # its best trial as JSON
     suggest trials NAME --format csv     # every trial; --state, --output FILE
+    suggest trials NAME --format table   # one line per trial; a pruned one says where it stopped and why
     suggest delete NAME --yes
 
 The service is $SUGGEST_URL (or --url), the token $SUGGEST_TOKEN (or --token).
@@ -22,7 +23,8 @@ from suggest_client.client import Client
 from suggest_client.errors import SuggestError
 from suggest_client.trial import Trial
 
-TRIAL_COLUMNS = ("number", "state", "value", "created_at", "finished_at", "fail_reason", "client_id")
+TRIAL_COLUMNS = ("number", "state", "value", "created_at", "finished_at", "fail_reason", "stopped_step",
+                 "prune_reason", "client_id")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,9 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     best.add_argument("name")
     best.set_defaults(run=_best)
 
-    trials = commands.add_parser("trials", help="export a study's trials as CSV or JSON")
+    trials = commands.add_parser("trials", help="export a study's trials as CSV or JSON, or list them as a table")
     trials.add_argument("name")
-    trials.add_argument("--format", choices=["csv", "json"], default="csv")
+    trials.add_argument("--format", choices=["csv", "json", "table"], default="csv",
+                        help="csv (default), json (as the service answers), or table (to read)")
     trials.add_argument("--state", choices=["running", "completed", "failed", "pruned"])
     trials.add_argument("--output", "-o", help="write to this file instead of standard output")
     trials.set_defaults(run=_trials)
@@ -111,6 +114,8 @@ def _trials(client: Client, args: argparse.Namespace) -> int:
         if args.format == "json":
             json.dump([trial_json(t) for t in trials], out, indent=2, ensure_ascii=False)
             out.write("\n")
+        elif args.format == "table":
+            write_table(trials, out)
         else:
             write_csv(trials, [p["name"] for p in study.info["space"]["params"]], out)
     finally:
@@ -145,10 +150,39 @@ def write_csv(trials: Sequence[Trial], param_names: Sequence[str], out: IO[str])
     writer = csv.writer(out)
     writer.writerow([*TRIAL_COLUMNS, *(f"param.{n}" for n in param_names), *(f"metadata.{k}" for k in metadata_keys)])
     for trial in trials:
-        fixed = trial_json(trial)
+        fixed = {**trial_json(trial), **pruned_fields(trial)}
         writer.writerow([*(_cell(fixed[c]) for c in TRIAL_COLUMNS),
                          *(_cell(trial.params.get(n)) for n in param_names),
                          *(_cell(trial.metadata.get(k)) for k in metadata_keys)])
+
+
+def pruned_fields(trial: Trial) -> dict[str, Any]:
+    """Where a pruned trial stopped (its last reported step) and the reason of the report that said prune.
+
+    Both None for a trial that is not pruned, so the columns only speak of early stops.
+    """
+    if trial.state != "pruned":
+        return {"stopped_step": None, "prune_reason": None}
+    return {"stopped_step": trial.last_step, "prune_reason": trial.prune_reason}
+
+
+def write_table(trials: Sequence[Trial], out: IO[str]) -> None:
+    """One line per trial to read in a terminal: a pruned trial says where it stopped and why."""
+    rows = [("NUMBER", "STATE", "VALUE", "STEPS", "NOTE")]
+    for trial in trials:
+        rows.append((str(trial.number), trial.state, "-" if trial.value is None else f"{trial.value:.6g}",
+                     str(len(trial.intermediate)), _note(trial)))
+    _print_table(rows, out)
+
+
+def _note(trial: Trial) -> str:
+    if trial.state == "failed":
+        return trial.fail_reason or ""
+    if trial.state != "pruned":
+        return ""
+    fields = pruned_fields(trial)
+    where = "before any report" if fields["stopped_step"] is None else f"at step {fields['stopped_step']}"
+    return f"stopped {where}: {fields['prune_reason']}" if fields["prune_reason"] else f"stopped {where}"
 
 
 def _cell(value: Any) -> str:
@@ -172,10 +206,10 @@ def _print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _print_table(rows: Sequence[Sequence[str]]) -> None:
+def _print_table(rows: Sequence[Sequence[str]], out: IO[str] | None = None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out or sys.stdout)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class ConnectionFailed(SuggestError):
 class TrialPruned(Exception):
     """Raised by an objective to stop a trial early; the trial is told `pruned`, not `failed`.
 
+    Give it the service's reason, so whoever catches it can say why: `raise TrialPruned(trial.prune_reason)`.
     Not a SuggestError: it is a signal from the caller's code, not something the service said.
     """
 

@@ -12,6 +12,7 @@ from suggest_client.errors import NotFound
 from suggest_client.optimize import Objective, optimize
 from suggest_client.paging import every_page
 from suggest_client.transport import Transport
+from suggest_client.trial import PruneDecision
 
 # Re-exported (the `as` form tells type checkers so): they lived here before `trial.py` existed.
 from suggest_client.trial import Trial as Trial
@@ -91,11 +92,15 @@ class Study:
 
     def report(self, number: int, step: int, value: float) -> bool:
         """Store trial `number`'s value at `step`; True when the study's pruner says stop."""
+        return self.report_decision(number, step, value).prune
+
+    def report_decision(self, number: int, step: int, value: float) -> PruneDecision:
+        """`report`, answering the pruner's whole decision: whether to stop, and its reason for it."""
         if not math.isfinite(value):
             raise ValueError(f"trial {number}: reported value {value!r} is not finite")
         answer = self._transport.request("POST", f"{self._path}/trials/{number}/report",
                                          json={"step": step, "value": float(value)})
-        return bool(answer["prune"])
+        return PruneDecision.from_json(answer)
 
     def heartbeat(self, number: int) -> None:
         self._transport.request("POST", f"{self._path}/trials/{number}/heartbeat")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -39,7 +39,31 @@ class StudyLike(Protocol):
 
     def report(self, number: int, step: int, value: float) -> bool: ...
 
+    def report_decision(self, number: int, step: int, value: float) -> PruneDecision: ...
+
     def heartbeat(self, number: int) -> None: ...
+
+
+#: The reason `report` gives, without asking the service, once an interrupted optimize wants the trial to end.
+INTERRUPTED_REASON = "the optimize loop was interrupted (Ctrl-C)"
+
+
+@dataclass(frozen=True)
+class PruneDecision:
+    """The service's answer to a report: stop (`prune`) or go on, and why (`reason`).
+
+    `reason` is the pruner's own sentence (e.g. "value 0.41 at step 3 is worse than the median 0.22 of
+    9 completed trials"); None when the study has no pruner. Kept apart from the bool that `report`
+    answers, so `if trial.report(...)` keeps working and a trainer can still say why it stopped.
+    """
+
+    prune: bool
+    reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PruneDecision:
+        reason = data.get("reason")
+        return cls(prune=bool(data["prune"]), reason=reason if isinstance(reason, str) else None)
 
 
 @dataclass
@@ -63,22 +87,46 @@ class Trial:
     client_id: str | None = field(default=None, repr=False)
     #: The answer to the latest `report`: True once the service says to stop this trial.
     should_prune: bool = field(default=False, repr=False)
+    #: Why the service said to stop (the pruner's sentence), once it has; None before, or without a pruner.
+    prune_reason: str | None = field(default=None, repr=False)
     study: StudyLike | None = field(default=None, repr=False, compare=False)
     #: Set by `Study.optimize` when it is interrupted: the trial has been told failed already.
     interrupted: threading.Event | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], study: StudyLike | None = None) -> Trial:
+        """A trial as the service answers it; a report that said prune sets `should_prune` and `prune_reason`."""
+        intermediate = [dict(entry) for entry in data.get("intermediate") or []]
+        said_prune = _first_prune(intermediate)
         return cls(number=data["number"], params=dict(data["params"]), state=data["state"],
-                   value=data.get("value"), intermediate=list(data.get("intermediate") or []),
+                   value=data.get("value"), intermediate=intermediate,
                    metadata=dict(data.get("metadata") or {}), created_at=_time(data.get("created_at")),
                    finished_at=_time(data.get("finished_at")), heartbeat_at=_time(data.get("heartbeat_at")),
-                   fail_reason=data.get("fail_reason"), client_id=data.get("client_id"), study=study)
+                   fail_reason=data.get("fail_reason"), client_id=data.get("client_id"),
+                   should_prune=said_prune is not None,
+                   prune_reason=_reason(said_prune) if said_prune is not None else None, study=study)
 
     def update(self, other: Trial) -> None:
-        """Take the service's newer view of this trial (after a tell)."""
+        """Take the service's newer view of this trial (after a tell).
+
+        `should_prune` and `prune_reason` stay: they are the answers this process was given, which the
+        service's view only repeats (and an interrupted loop's local "stop" is not in it at all).
+        """
         for name in ("state", "value", "intermediate", "metadata", "finished_at", "heartbeat_at", "fail_reason"):
             setattr(self, name, getattr(other, name))
+
+    @property
+    def pruned_step(self) -> int | None:
+        """The step of the first report the service answered with prune, or None if none did."""
+        said_prune = _first_prune(self.intermediate)
+        step = said_prune.get("step") if said_prune is not None else None
+        return step if isinstance(step, int) else None
+
+    @property
+    def last_step(self) -> int | None:
+        """The step of the latest report (where training stopped, for a pruned trial), or None."""
+        step = self.intermediate[-1].get("step") if self.intermediate else None
+        return step if isinstance(step, int) else None
 
     @property
     def stopping(self) -> bool:
@@ -90,12 +138,22 @@ class Trial:
         return self.interrupted is not None and self.interrupted.is_set()
 
     def report(self, step: int, value: float) -> bool:
-        """Store an intermediate value (it also counts as a heartbeat); True means stop now (prune)."""
+        """Store an intermediate value (it also counts as a heartbeat); True means stop now (prune).
+
+        The service's reason is then in `prune_reason`: `raise TrialPruned(trial.prune_reason)`.
+        """
+        return self.report_decision(step, value).prune
+
+    def report_decision(self, step: int, value: float) -> PruneDecision:
+        """`report`, answering the whole decision (prune and reason), for code that passes it on."""
         if self.stopping:
-            self.should_prune = True
-            return True
-        self.should_prune = self._study().report(self.number, step, value)
-        return self.should_prune
+            decision = PruneDecision(prune=True, reason=INTERRUPTED_REASON)
+        else:
+            decision = self._study().report_decision(self.number, step, value)
+        self.should_prune = decision.prune
+        if decision.prune:
+            self.prune_reason = decision.reason
+        return decision
 
     def heartbeat(self) -> None:
         """Tell the service this trial is still running, so it is not reaped as stale."""
@@ -195,6 +253,16 @@ class TrialContext:
                     log.warning("heartbeat for trial %s failed: %s", trial.number, error)
         finally:
             self._study.transport.close_thread()
+
+
+def _first_prune(intermediate: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The first report the service answered with prune (every later one repeats it), or None."""
+    return next((entry for entry in intermediate if entry.get("prune") is True), None)
+
+
+def _reason(entry: Mapping[str, Any]) -> str | None:
+    reason = entry.get("reason")
+    return reason if isinstance(reason, str) else None
 
 
 def _time(text: Any) -> datetime | None:

@@ -1,12 +1,14 @@
 """`suggest-train`: tune the reference network's hyperparameters with a suggest_api study.
 
-    suggest-train                                 # digits, the default space, 20 trials, bayesian
-    suggest-train --data my.csv --trials 50 --workers 4 --space my_space.json
+    suggest-train                                 # digits, the default space, 20 trials, bayesian, asha
+    suggest-train --data my.csv --trials 50 --workers 4 --space my_space.json --pruner median
 
 Each trial trains on this machine (CUDA, else Apple MPS, else the CPU; `--device` chooses) and
-tells the service its validation accuracy; the test accuracy is stored as trial metadata only.
-Ends with a table of the best trials. Ctrl-C fails the running trials, prints the table so far
-and exits 130.
+reports its validation accuracy after every epoch; the study's pruner (`--pruner`) may stop it
+early, and the trial is then told pruned. A trial that runs to the end is told its final
+validation accuracy; the test accuracy is stored as trial metadata only. Ends with a table of the
+best trials and the epochs trained against the epochs asked for. Ctrl-C fails the running trials,
+prints the table so far and exits 130.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from suggest_client.errors import Conflict, SuggestError, TrialPruned
 from suggest_client.study import Study
 from suggest_client.torch.data import Splits, load_data, load_digits_splits
 from suggest_client.torch.device import pick_device, threads_per_worker
-from suggest_client.torch.space import SpaceError, load_space, resolve_params, without_params
+from suggest_client.torch.space import DEFAULT_PARAMS, SpaceError, load_space, resolve_params, without_params
 from suggest_client.torch.training import train
 from suggest_client.trial import Trial
 
 OBJECTIVE = {"name": "val_accuracy", "goal": "maximize"}
 TOP = 5  # trials in the summary
+#: `--pruner` when none is given; one place to change it once benchmarks say which pays best.
+DEFAULT_PRUNER = "asha"
+PRUNER_CHOICES = ("median", "asha", "hyperband", "none")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         fixed = {"epochs": args.epochs} if args.epochs is not None else {}
         if fixed:
             space = without_params(space, fixed)
+        pruner = pruner_spec(args.pruner, max_epochs(space, fixed))
         device = pick_device(args.device)
         data = load_data(args.data, label_column=args.label_column, seed=args.seed) if args.data \
             else load_digits_splits(args.seed)
@@ -67,15 +73,17 @@ def _run(args: argparse.Namespace) -> int:
     with Client(args.url, args.token) as client:
         try:
             study = client.create_study(args.study, space, objective=OBJECTIVE, suggester=args.suggester,
-                                        seed=args.seed)
+                                        seed=args.seed, pruner=pruner)
         except Conflict as error:
             print(f"suggest-train: {error}\nA study named {args.study!r} exists with another definition "
-                  "(space, suggester or seed; --epochs removes epochs from the space): pick another --study.",
-                  file=sys.stderr)
+                  "(space, suggester, pruner or seed; --epochs removes epochs from the space): pick another "
+                  "--study.", file=sys.stderr)
             return 2
         except SuggestError as error:
             print(f"suggest-train: {error}", file=sys.stderr)
             return 1
+        print(f"suggest-train: study {study.name}: suggester {args.suggester}, pruner {describe_pruner(pruner)}",
+              flush=True)
         runner = Runner(study, data, fixed, device, args.seed, progress=not args.no_progress and sys.stderr.isatty())
         interrupted = False
         try:
@@ -92,9 +100,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"suggest-train: could not read the trials for the summary: {error}", file=sys.stderr)
             return 130 if interrupted else 1
     print(summary_table(study.name, trials))
+    print(epochs_line(trials, fixed))
     if args.json_summary:
-        Path(args.json_summary).write_text(json.dumps(summary_json(study, trials, interrupted), indent=2) + "\n",
-                                           encoding="utf-8")
+        summary = summary_json(study, trials, interrupted, fixed=fixed, pruner=pruner)
+        Path(args.json_summary).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if interrupted:
         return 130
     if finished and all(t.state == "failed" for t in finished):
@@ -129,10 +138,11 @@ class Runner:
 
                 # After Ctrl-C the client sets `trial.interrupted` and waits for this thread: stop
                 # between batches, since exiting while a thread is inside torch can abort the process.
-                result = train(params, self.data, device=self.device, seed=seed, report=trial.report,
+                # report_decision: TrialPruned then says why the study stopped the trial.
+                result = train(params, self.data, device=self.device, seed=seed, report=trial.report_decision,
                                on_epoch=on_epoch, cancel=trial.interrupted)
         except TrialPruned as pruned:
-            self._say(f"trial {trial.number} {pruned}")
+            self._say(f"trial {trial.number} {pruned}")  # the context manager tells it pruned
             raise
         trial.metadata.update(test_accuracy=result.test_accuracy, seed=seed, device=str(self.device),
                               train_seconds=round(result.seconds, 3))
@@ -177,12 +187,97 @@ def summary_table(name: str, trials: Sequence[Trial]) -> str:
     return "\n".join(lines)
 
 
-def summary_json(study: Study, trials: Sequence[Trial], interrupted: bool) -> dict[str, Any]:
+def summary_json(study: Study, trials: Sequence[Trial], interrupted: bool, *, fixed: Mapping[str, Any] | None = None,
+                 pruner: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {
         "study": study.name, "objective": OBJECTIVE, "interrupted": interrupted, "counts": _counts(trials),
+        "pruner": None if pruner is None else dict(pruner), "epochs": epoch_counts(trials, fixed),
         "best": [{"number": t.number, "value": t.value, "test_accuracy": t.metadata.get("test_accuracy"),
                   "params": t.params} for t in best_trials(trials)],
     }
+
+
+def pruner_spec(choice: str, epochs: int) -> dict[str, Any] | None:
+    """The study's pruner for a `--pruner` choice, for trials of at most `epochs` epochs (one report each).
+
+    asha: successive halving from the first epoch, keeping the best third at epochs 1, 3, 9, ...
+    hyperband: brackets of it up to `epochs` (the trainer knows where its trials end, so not "auto").
+    median: stop a trial whose best so far is below the median of 5 or more finished trials, from epoch 2.
+    """
+    if choice == "asha":
+        return {"name": "successive_halving", "options": {"min_resource": 1, "reduction_factor": 3}}
+    if choice == "hyperband":
+        return {"name": "hyperband", "options": {"min_resource": 1, "max_resource": epochs, "reduction_factor": 3}}
+    if choice == "median":
+        return {"name": "median", "options": {"min_trials": 5, "warmup_steps": 2}}
+    if choice == "none":
+        return None
+    raise ValueError(f"--pruner must be one of {', '.join(PRUNER_CHOICES)}, not {choice!r}")
+
+
+def max_epochs(space: Mapping[str, Any], fixed: Mapping[str, Any]) -> int:
+    """The most epochs a trial of this sweep trains: `--epochs`, else the space's highest, else the default."""
+    if "epochs" in fixed:
+        return int(fixed["epochs"])
+    for param in space["params"]:
+        if param.get("name") != "epochs":
+            continue
+        values = param.get("choices") if param.get("type") == "categorical" else [param.get("high")]
+        numbers = [v for v in values or [] if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers:
+            return max(1, int(max(numbers)))
+    return int(DEFAULT_PARAMS["epochs"])
+
+
+def describe_pruner(pruner: Mapping[str, Any] | None) -> str:
+    if pruner is None:
+        return "none"
+    options = " ".join(f"{k}={v}" for k, v in pruner.get("options", {}).items())
+    return f"{pruner['name']} ({options})" if options else str(pruner["name"])
+
+
+def epoch_counts(trials: Sequence[Trial], fixed: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Epochs the finished trials trained (one report each) against the epochs their params asked for.
+
+    `saved_by_pruning` is what the pruned ones did not train: the compute pruning saved.
+    """
+    trained = planned = saved = 0
+    for trial, wanted in _budgets(trials, fixed):
+        ran = min(len(trial.intermediate), wanted)
+        trained += ran
+        planned += wanted
+        if trial.state == "pruned":
+            saved += wanted - ran
+    return {"trained": trained, "planned": planned, "saved_by_pruning": saved}
+
+
+def epochs_line(trials: Sequence[Trial], fixed: Mapping[str, Any] | None = None) -> str:
+    """E.g. "epochs: 14 of 24 trained (8 trials × 3 epochs), 10 saved by pruning (42%)"."""
+    budgets = _budgets(trials, fixed)
+    if not budgets:
+        return "epochs: no trial finished"
+    counts = epoch_counts(trials, fixed)
+    low, high = min(w for _, w in budgets), max(w for _, w in budgets)
+    each = f"× {low} epochs" if low == high else f"of {low} to {high} epochs"
+    line = f"epochs: {counts['trained']} of {counts['planned']} trained ({len(budgets)} trials {each})"
+    if counts["saved_by_pruning"]:
+        share = counts["saved_by_pruning"] / counts["planned"]
+        line += f", {counts['saved_by_pruning']} saved by pruning ({share:.0%})"
+    return line
+
+
+def _budgets(trials: Sequence[Trial], fixed: Mapping[str, Any] | None) -> list[tuple[Trial, int]]:
+    """The finished trials with the epochs their params asked for (an imported trial the trainer cannot
+    read is left out: it is not this sweep's budget)."""
+    budgets = []
+    for trial in trials:
+        if trial.state == "running":
+            continue
+        try:
+            budgets.append((trial, int(resolve_params(trial.params, fixed)["epochs"])))
+        except SpaceError:
+            continue
+    return budgets
 
 
 def best_trials(trials: Sequence[Trial], top: int = TOP) -> list[Trial]:
@@ -238,6 +333,9 @@ def _parser() -> argparse.ArgumentParser:
     service.add_argument("--study", default="suggest-train-digits", help="study name (default: %(default)s)")
     service.add_argument("--suggester", default="bayesian",
                          help="random, grid, bayesian or genetic (default: %(default)s)")
+    service.add_argument("--pruner", choices=PRUNER_CHOICES, default=DEFAULT_PRUNER,
+                         help="stop unpromising trials early: asha (successive halving), hyperband (up to the "
+                              "most epochs a trial trains), median, or none (default: %(default)s)")
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument("--trials", type=_count, default=20, help="trials to run (default: %(default)s)")
     sweep.add_argument("--workers", type=_positive, default=1, help="trials trained at once, in threads (default: 1)")

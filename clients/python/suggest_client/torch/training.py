@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import torch
 from torch import nn
@@ -23,9 +23,11 @@ from suggest_client.torch.data import Splits
 from suggest_client.torch.device import pick_device
 from suggest_client.torch.model import ORDER_STREAM, build_model, stream_seed
 from suggest_client.torch.space import resolve_params
+from suggest_client.trial import PruneDecision
 
-#: `report(epoch, val_accuracy)`: True means stop now (the study prunes this trial).
-Report = Callable[[int, float], bool]
+#: `report(epoch, val_accuracy)`: True means stop now (the study prunes this trial). `trial.report`
+#: answers a bool; `trial.report_decision` the whole decision, whose reason then goes into TrialPruned.
+Report = Callable[[int, float], Union[bool, PruneDecision]]
 #: `on_epoch(epoch, train_loss, val_accuracy)`: progress, e.g. a progress bar.
 OnEpoch = Callable[[int, float, float], None]
 
@@ -70,8 +72,9 @@ def train(params: Mapping[str, Any], data: Splits, *, device: str | torch.device
     `params` may name any subset of `space.DEFAULT_PARAMS` (the rest take their defaults). `seed`
     fixes the initial weights, the batch order and the dropout masks: on the CPU the same params,
     data and seed give the same metrics. After each epoch `report(epoch, val_accuracy)` is called
-    (pass `trial.report`); when it answers True, TrialPruned is raised. Raises Diverged when the
-    loss stops being finite, and Cancelled as soon as `cancel` (if given) is set.
+    (pass `trial.report`, or `trial.report_decision` for the service's reason in the message); when it
+    says prune, TrialPruned is raised. Raises Diverged when the loss stops being finite, and Cancelled
+    as soon as `cancel` (if given) is set.
     """
     p = resolve_params(params)
     where = pick_device(device)
@@ -111,8 +114,12 @@ def train(params: Mapping[str, Any], data: Splits, *, device: str | torch.device
         history.append(EpochResult(epoch, train_loss, val_accuracy, lr))
         if on_epoch is not None:
             on_epoch(epoch, train_loss, val_accuracy)
-        if report is not None and report(epoch, val_accuracy):
-            raise TrialPruned(f"pruned after epoch {epoch} (validation accuracy {val_accuracy:.4f})")
+        if report is not None:
+            answer = report(epoch, val_accuracy)
+            decision = answer if isinstance(answer, PruneDecision) else PruneDecision(prune=bool(answer))
+            if decision.prune:
+                why = f": {decision.reason}" if decision.reason else ""
+                raise TrialPruned(f"pruned after epoch {epoch} (validation accuracy {val_accuracy:.4f}){why}")
     x_test, y_test = _tensors(data.x_test, data.y_test, where)
     return TrainResult(val_accuracy=history[-1].val_accuracy, test_accuracy=accuracy(model, x_test, y_test),
                        params=p, history=history, seconds=time.perf_counter() - started, device=str(where),
