@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import random
 import statistics
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 import flask
 from sqlalchemy import insert, select
 
-from benchmarks.harness import DEFAULT_POSTGRES_URL, SPACE, BenchmarkRun, log, ms, run_benchmark, table
+from benchmarks.harness import SPACE, BenchmarkRun, add_postgres_arguments, log, ms, run_benchmark, table
 from benchmarks.throughput import optuna_completed_trial, random_params
 from suggest_api.app import create_app
 from suggest_api.config import Settings
@@ -107,8 +106,9 @@ def fill_ours(app: flask.Flask, trials: int, reports: int, rng: random.Random) -
         study_id = session.execute(select(STUDIES.c.id).where(STUDIES.c.name == STUDY)).scalar_one()
         ids = session.execute(select(TRIALS.c.id).where(TRIALS.c.study_id == study_id)).scalars().all()
         now = datetime.now(UTC).replace(tzinfo=None)
-        rows = [{"trial_id": trial_id, "step": step, "value": rng.random(), "created_at": now}
-                for trial_id in ids for step in range(reports)]
+        rows = [{"trial_id": trial_id, "study_id": study_id, "step": step, "value": value, "best": value,
+                 "created_at": now}
+                for trial_id in ids for step, value in ((step, rng.random()) for step in range(reports))]
         if rows:
             session.execute(insert(REPORTS), rows)
 
@@ -279,12 +279,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reports", type=int, default=10, help="intermediate values per trial (default 10)")
     parser.add_argument("--repeats", type=int, help="timed runs of each read (default 7; --quick 3)")
     parser.add_argument("--quick", action="store_true", help="2,000 trials, 3 repeats")
-    parser.add_argument("--postgres-url", metavar="URL",
-                        default=os.environ.get("SUGGEST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-                        help="a PostgreSQL database whose user may CREATE DATABASE; scratch databases are created "
-                             f"next to it and dropped at the end (default $SUGGEST_TEST_POSTGRES_URL or "
-                             f"{DEFAULT_POSTGRES_URL})")
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    add_postgres_arguments(parser)
     args = parser.parse_args(argv)
     args.duration = None  # BenchmarkRun's; this benchmark counts repeats, not seconds
     if args.trials is not None and not PAGE < args.trials <= 1_000_000:

@@ -398,6 +398,16 @@ class Postgres:
                 log(f"could not drop scratch database {name}: {exc}")
 
 
+def add_postgres_arguments(parser: argparse.ArgumentParser) -> None:
+    """--postgres-url and --no-postgres, as every benchmark with a PostgreSQL part takes them."""
+    parser.add_argument("--postgres-url", metavar="URL",
+                        default=os.environ.get("SUGGEST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+                        help="a PostgreSQL database whose user may CREATE DATABASE; scratch databases are created "
+                             f"next to it and dropped at the end (default $SUGGEST_TEST_POSTGRES_URL or "
+                             f"{DEFAULT_POSTGRES_URL})")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+
+
 # --- report helpers -----------------------------------------------------------------------------
 
 

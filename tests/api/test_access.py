@@ -209,10 +209,15 @@ def assert_refused(response: TestResponse, status: int, where: str = "") -> None
 
 
 def make_study(client: FlaskClient, headers: Headers) -> None:
-    """Study "s": trial 0 completed (so it has a best), trials 1 and 2 running."""
-    assert client.post("/v1/studies", json=study_body(STUDY), headers=headers).status_code == 201
+    """Study "s": trial 0 completed (so it has a best) after reports that entered a rung, trials 1 and 2 running."""
+    pruner = {"name": "successive_halving", "options": {"min_resource": 1}}
+    assert client.post("/v1/studies", json=study_body(STUDY, pruner=pruner), headers=headers).status_code == 201
     asked = client.post(f"/v1/studies/{STUDY}/ask", json={"count": 3}, headers=headers)
     assert [trial["number"] for trial in asked.json["trials"]] == [0, 1, 2], asked.json
+    for step in (1, 3):
+        reported = client.post(f"/v1/studies/{STUDY}/trials/0/report", json={"step": step, "value": 0.5},
+                               headers=headers)
+        assert reported.json["prune"] is False, reported.json
     told = client.post(f"/v1/studies/{STUDY}/tell", json={"number": 0, "value": 0.5}, headers=headers)
     assert told.status_code == 200, told.json
 
@@ -262,6 +267,7 @@ def team_state(sessions: sessionmaker[Session], team: str) -> dict[str, list[Jso
             "studies": select(t["studies"]).where(t["studies"].c.team_id == team_id),
             "trials": select(t["trials"]).where(t["trials"].c.id.in_(trials)),
             "trial_reports": select(t["trial_reports"]).where(t["trial_reports"].c.trial_id.in_(trials)),
+            "trial_rungs": select(t["trial_rungs"]).where(t["trial_rungs"].c.trial_id.in_(trials)),
             "queued_params": select(t["queued_params"]).where(t["queued_params"].c.study_id.in_(studies)),
         }
         assert set(t) - set(queries) == {"idempotency_keys"}, "a new table: say which of its rows a team owns"
@@ -415,6 +421,7 @@ def test_every_endpoint_answers_every_caller_as_it_should(secured_app: flask.Fla
     after = team_state(sessions, "alpha")
     assert after == before
     assert [trial["state"] for trial in after["trials"]] == ["completed", "running", "running"]
+    assert [row["rung"] for row in after["trial_rungs"]] == [0, 1]
     assert [row["revoked_at"] is None for row in after["api_keys"]] == [True, True, True, False]
 
     fresh = fresh_targets(client, bearer(alpha.admin), counter)
