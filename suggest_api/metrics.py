@@ -23,6 +23,8 @@ LATENCY = Histogram("suggest_http_request_duration_seconds", "HTTP request laten
 ASKED = Counter("suggest_trials_asked_total", "Trials handed out by ask, by suggester.", ["suggester"])
 TOLD = Counter("suggest_trials_told_total", "Trials finished by tell, by suggester and state.",
                ["suggester", "state"])
+PRUNE_ANSWERS = Counter("suggest_prune_answers_total", "Reports a pruner answered (retries of a step not counted), "
+                        "by pruner and answer.", ["pruner", "prune"])
 REFUSED = Counter("suggest_http_refused_total", "Requests the HTTP front answered itself (408, 413, 414, 431, "
                   "400, 503) before the app saw them, by the limit or rule they broke.", ["reason"])
 

@@ -28,11 +28,11 @@ from suggest_api.api.schemas import (
     TrialPageOut,
     TrialsIn,
 )
-from suggest_api.metrics import ASKED, TOLD
+from suggest_api.metrics import ASKED, PRUNE_ANSWERS, TOLD
 from suggest_api.service import trials
 from suggest_api.service.asks import Asked, AskRequest
 from suggest_api.service.transactions import Answer
-from suggest_api.service.trials import NewTrial, Told
+from suggest_api.service.trials import NewTrial, Reported, Told
 
 blp = Blueprint("trials", __name__, url_prefix="/v1/studies/<name>",
                 description="Ask for trials, tell their results, and read them back.")
@@ -172,10 +172,14 @@ class ReportValue(MethodView):
         The study's pruner decides from this trial's reports and the other trials' reports at the same
         step (or rung). Reporting the same step with the same value again is a retry and gets the same
         answer; once a trial is told to stop, its later reports are told so too."""
+        def render(reported: Reported) -> Answer:
+            if reported.answered_by is not None:
+                PRUNE_ANSWERS.labels(reported.answered_by, str(reported.prune).lower()).inc()
+            return Answer(200, REPORTED_OUT.dump(reported))
+
         rt, who = runtime(), principal()
         return respond(rt.transactions.answer(
-            lambda s: trials.report(s, who, name, number, body["step"], body["value"], rt.settings.limits),
-            lambda reported: Answer(200, REPORTED_OUT.dump(reported))))
+            lambda s: trials.report(s, who, name, number, body["step"], body["value"], rt.settings.limits), render))
 
 
 @blp.route("/best")

@@ -99,6 +99,8 @@ class Reported:
     prune: bool
     #: Why (None: the study has no pruner).
     reason: str | None = None
+    #: The study's pruner when this report was a new step it answered (not a retry): what metrics count.
+    answered_by: str | None = None
 
 
 def report(session: Session, who: Principal, name: str, number: int, step: int, value: float,
@@ -142,7 +144,8 @@ def report(session: Session, who: Principal, name: str, number: int, step: int, 
         reports.add_rung_entries(session, study.id, trial_id, decision.rungs, now)
     reports.add_report(session, study.id, trial_id, new, now)
     trials.update_trial(session, study.id, renewed)
-    return Reported(prune=bool(new.prune), reason=new.reason)
+    return Reported(prune=bool(new.prune), reason=new.reason,
+                    answered_by=study.pruner_ref.name if study.pruner_ref is not None else None)
 
 
 def _decide(session: Session, study: StudyRef, trial_id: int, trial: Trial, goal: Goal) -> Decision | None:
