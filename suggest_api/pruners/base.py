@@ -34,6 +34,11 @@ class RungEntry:
     value: float
 
 
+#: A reason is a sentence; a longer one (a deep nest of `patient` pruners) is cut to this, when answered
+#: and when stored alike, so a retry gets exactly the first answer.
+MAX_REASON = 500
+
+
 @dataclass(frozen=True, kw_only=True)
 class Decision:
     prune: bool

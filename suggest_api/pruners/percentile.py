@@ -50,7 +50,7 @@ class PercentilePruner:
         self.interval_steps = interval_steps
         self.min_step_trials = min_step_trials
         self.compare = compare
-        self.label = label or f"{percentile:g}th percentile"
+        self.label = label or percentile_label(percentile)
 
     def decide(self, trial: Trial, peers: Peers, goal: Goal) -> Decision:
         report = trial.intermediate[-1]
@@ -76,6 +76,15 @@ class PercentilePruner:
         if better(bar, mine, goal):
             return Decision(prune=True, reason=f"{what} {report.step} is worse than {of}")
         return Decision(prune=False, reason=f"{what} {report.step} is not worse than {of}")
+
+
+def percentile_label(percentile: float) -> str:
+    """"25th percentile", "1st percentile", "percentile 33.3": how a reason names the bar."""
+    if not float(percentile).is_integer():
+        return f"percentile {percentile:g}"
+    whole = int(percentile)
+    suffix = "th" if 10 <= whole % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(whole % 10, "th")
+    return f"{whole}{suffix} percentile"
 
 
 def waiting_reason(trial: Trial, warmup_steps: int, interval_steps: int) -> str | None:

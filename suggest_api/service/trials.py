@@ -20,7 +20,7 @@ from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
 from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial, ReportLimit
 from suggest_api.names import check_metadata
 from suggest_api.paging import Page, cut, decode_cursor
-from suggest_api.pruners.base import Decision
+from suggest_api.pruners.base import MAX_REASON, Decision
 from suggest_api.pruners.registry import pruners
 from suggest_api.service import lookup
 from suggest_api.service.leases import lease_end
@@ -139,7 +139,7 @@ def report(session: Session, who: Principal, name: str, number: int, step: int, 
     new = Report(step=step, value=value, best=best)
     decision = _decide(session, study, trial_id, replace(renewed, intermediate=(*known, new)), goal)
     if decision is not None:
-        new = replace(new, prune=decision.prune, reason=decision.reason,
+        new = replace(new, prune=decision.prune, reason=decision.reason[:MAX_REASON],
                       rung=decision.rungs[-1].rung if decision.rungs else None)
         reports.add_rung_entries(session, study.id, trial_id, decision.rungs, now)
     reports.add_report(session, study.id, trial_id, new, now)

@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from suggest_api.pruners.base import MAX_REASON
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -26,9 +28,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-#: A pruner's reason is a sentence; longer ones are cut to this.
-REASON_MAX = 500
 
 # Plain JSON, also on PostgreSQL: JSONB would reorder keys, and params read best in the space's order.
 JSONType = JSON()
@@ -158,7 +157,7 @@ class ReportRow(Base):
     best: Mapped[float]
     #: The pruner's answer and why (NULL: the study has no pruner).
     prune: Mapped[bool | None]
-    reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
+    reason: Mapped[str | None] = mapped_column(String(MAX_REASON))
     #: The highest successive-halving rung this report entered (NULL: none).
     rung: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from suggest_api.domain import Report, TrialState
 from suggest_api.pruners.base import PeerValue, RungEntry
-from suggest_api.storage.models import REASON_MAX, Base
+from suggest_api.storage.models import Base
 from suggest_api.storage.rows import REPORTS, TRIALS
 
 RUNGS = Base.metadata.tables["trial_rungs"]
@@ -47,10 +47,9 @@ _RUNG_TURN = text("SELECT pg_advisory_xact_lock(1397757522, CAST(:study_id % 214
 
 
 def add_report(session: Session, study_id: int, trial_id: int, report: Report, now: datetime) -> None:
-    reason = report.reason[:REASON_MAX] if report.reason is not None else None
     session.connection().execute(_INSERT_REPORT, {
         "trial_id": trial_id, "study_id": study_id, "step": report.step, "value": report.value,
-        "best": report.best, "prune": report.prune, "reason": reason, "rung": report.rung, "created_at": now})
+        "best": report.best, "prune": report.prune, "reason": report.reason, "rung": report.rung, "created_at": now})
 
 
 def add_rung_entries(session: Session, study_id: int, trial_id: int, entries: Sequence[RungEntry],

@@ -110,7 +110,8 @@ def test_bad_names_are_refused_with_the_reason(client: FlaskClient, name: str, w
 @pytest.mark.parametrize(("change", "field"), [
     ({"suggester": {"name": "nope"}}, "suggester.name"),
     ({"suggester": {"name": "random", "options": {"bogus": 1}}}, "suggester.options"),
-    ({"pruner": {"name": "median"}}, "pruner.name"),
+    ({"pruner": {"name": "nope"}}, "pruner.name"),
+    ({"pruner": {"name": "median", "options": {"min_trials": -1}}}, "pruner.options"),
     ({"objective": {"goal": "sideways"}}, "objective"),
     ({"objective": {"name": "loss"}}, "objective"),
     ({"seed": -1}, "seed"),
@@ -190,7 +191,7 @@ def test_listing_shows_each_studys_own_best_trial(client: FlaskClient) -> None:
     ask(client, "none")
     listed = {s["name"]: s["best_trial"] for s in client.get("/v1/studies").json["studies"]}
     assert (listed["low"]["number"], listed["low"]["value"]) == (1, 0.1)
-    assert listed["low"]["intermediate"] == [{"step": 0, "value": 9.0}]
+    assert listed["low"]["intermediate"] == [{"step": 0, "value": 9.0, "prune": None, "reason": None}]
     assert (listed["high"]["number"], listed["high"]["value"]) == (2, 0.9)
     assert listed["none"] is None
     for name in ("low", "high"):
