@@ -108,8 +108,9 @@ def test_suggest_train_tunes_digits_on_two_workers(database_url: str, serve: Sta
     study = requests.get(f"{server.base_url}/v1/studies/digits-e2e", timeout=HTTP_TIMEOUT_S).json()
     assert study["objective"] == {"name": "val_accuracy", "goal": "maximize"}
     assert study["suggester"]["name"] == "bayesian" and study["seed"] == 0
-    assert study["pruner"]["name"] == "successive_halving"  # --pruner's default, asha
-    assert summary["pruner"] == {"name": "successive_halving", "options": {"min_resource": 1, "reduction_factor": 3}}
+    assert study["pruner"]["name"] == "hyperband"  # --pruner's default, sized to --epochs
+    assert summary["pruner"] == {"name": "hyperband",
+                                 "options": {"min_resource": 1, "max_resource": 3, "reduction_factor": 3}}
     trained = sum(len(t["intermediate"]) for t in trials)
     assert summary["epochs"]["trained"] == trained and summary["epochs"]["planned"] == 6 * 3
     tuned = [p["name"] for p in space["params"] if p["name"] != "epochs"]  # --epochs took it out of the space

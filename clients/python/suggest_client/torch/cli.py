@@ -1,6 +1,6 @@
 """`suggest-train`: tune the reference network's hyperparameters with a suggest_api study.
 
-    suggest-train                                 # digits, the default space, 20 trials, bayesian, asha
+    suggest-train                                 # digits, the default space, 20 trials, bayesian, hyperband
     suggest-train --data my.csv --trials 50 --workers 4 --space my_space.json --pruner median
 
 Each trial trains on this machine (CUDA, else Apple MPS, else the CPU; `--device` chooses) and
@@ -39,7 +39,7 @@ from suggest_client.trial import Trial
 OBJECTIVE = {"name": "val_accuracy", "goal": "maximize"}
 TOP = 5  # trials in the summary
 #: `--pruner` when none is given; one place to change it once benchmarks say which pays best.
-DEFAULT_PRUNER = "asha"
+DEFAULT_PRUNER = "hyperband"
 PRUNER_CHOICES = ("median", "asha", "hyperband", "none")
 
 
