@@ -44,7 +44,7 @@ import numpy as np
 
 from benchmarks.harness import log, table
 from benchmarks.machine import cpu_model, version
-from benchmarks.quality import suggest_in_optuna
+from benchmarks.quality import comma_list, suggest_in_optuna
 from workloads.pruned_study import Evaluated, ReportFn, run_pruned_study
 from workloads.study_loop import scratch_database
 
@@ -751,15 +751,6 @@ def json_text(document: Mapping[str, Any]) -> str:
 # --- command line ---------------------------------------------------------------------------------------
 
 
-def comma_list(known: Sequence[str]) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        unknown = [item for item in items if item not in known]
-        if unknown or not items:
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown) or 'empty list'}; "
-                                             f"choose from {', '.join(known)}")
-        return items
-    return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
