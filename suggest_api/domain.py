@@ -31,6 +31,33 @@ class Goal(enum.StrEnum):
     MAXIMIZE = "maximize"
 
 
+@dataclass(frozen=True)
+class Objective:
+    """One number a study optimizes: the metric's name and which way is better."""
+
+    name: str
+    goal: Goal
+
+
+class ConstraintOp(enum.StrEnum):
+    AT_MOST = "<="
+    AT_LEAST = ">="
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """An outcome constraint: a trial is feasible when its metric `name` satisfies `op bound`."""
+
+    name: str
+    op: ConstraintOp
+    bound: float
+
+    def violation(self, value: float) -> float:
+        """How far `value` is outside the bound (0 when it satisfies it), in the metric's units."""
+        excess = value - self.bound if self.op is ConstraintOp.AT_MOST else self.bound - value
+        return max(excess, 0.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Report:
     """An intermediate value and what the study's pruner answered to it (None: the study has no pruner)."""
@@ -62,6 +89,11 @@ class Trial:
     #: Where the params came from: "suggester", "queue" (enqueued by a user) or "import".
     source: str = "suggester"
     intermediate: tuple[Report, ...] = ()
+    #: Every objective and constraint metric as told, by name; None for a study with one objective and no
+    #: constraints (its result is `value`). In a multi-objective study `value` stays None.
+    values: Mapping[str, float] | None = None
+    #: Whether the told metrics satisfy every constraint; None when the study has no constraints (or no result).
+    feasible: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,13 +117,29 @@ class TrialCounts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ParetoSummary:
+    """A study's current front: its size and, for 2-3 objectives, its hypervolume against `reference_point`."""
+
+    size: int
+    hypervolume: float | None
+    #: In each objective's own units; given at creation, or derived from the front when `reference_point_derived`.
+    reference_point: tuple[float, ...] | None
+    reference_point_derived: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Study:
     """A study as stored: its definition plus what the API shows about its progress."""
 
     name: str
     space: SearchSpace
+    #: The first (for most studies the only) objective; `objectives` lists them all.
     objective_name: str
     goal: Goal
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+    #: Given at creation for the hypervolume of a multi-objective study, in each objective's units.
+    reference_point: tuple[float, ...] | None = None
     suggester: PluginRef
     pruner: PluginRef | None
     seed: int
@@ -101,3 +149,9 @@ class Study:
     trial_counts: TrialCounts = TrialCounts()
     queued: int = 0
     best_trial: Trial | None = None
+    #: The Pareto front's summary; None for a study with one objective.
+    pareto: ParetoSummary | None = None
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1

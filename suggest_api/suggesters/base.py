@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from suggest_api.config import Limits
-from suggest_api.domain import Goal, Trial
+from suggest_api.domain import Constraint, Goal, Objective, Trial
 from suggest_api.space import SearchSpace
 
 
@@ -43,6 +43,20 @@ class SuggestRequest:
     #: A `time.monotonic()` value after which optional model work stops and the best answer so far is given:
     #: the worker has a request timeout, and an ask must finish well before it. None: no limit.
     deadline: float | None = None
+    #: Every objective of the study (empty: one objective, `goal`). With several, each trial's results are in
+    #: `Trial.values` by objective name and `goal` is the first objective's.
+    objectives: tuple[Objective, ...] = ()
+    #: Outcome constraints: a completed trial is feasible when each of its `values[c.name]` satisfies `c`.
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def objective_list(self) -> tuple[Objective, ...]:
+        """The objectives, at least one (a request made without them has one objective, `goal`)."""
+        return self.objectives or (Objective("value", self.goal),)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def count(self) -> int:

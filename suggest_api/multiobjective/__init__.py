@@ -1,0 +1,1 @@
+"""Several objectives and outcome constraints: what a trial's results mean, Pareto dominance, hypervolume."""
