@@ -150,3 +150,10 @@ class ReportLimit(Conflict):
 
     slug = "report-limit"
     title = "Report limit reached"
+
+
+class MultiObjective(Conflict):
+    """The study has several objectives, so it has no single best trial: its answer is the Pareto front."""
+
+    slug = "multi-objective"
+    title = "Study has several objectives"

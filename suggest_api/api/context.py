@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import flask
@@ -51,7 +52,8 @@ def respond(answer: Answer) -> flask.Response:
     return response
 
 
-def page_answer(key: str, page: Page[Any], schema: ma.Schema) -> flask.Response:
+def page_answer(key: str, page: Page[Any], schema: ma.Schema, extra: Mapping[str, Any] | None = None
+                ) -> flask.Response:
     """A listing's answer, `{key: [...], "next_cursor"}`: its items until their JSON passes the worker's
     `max_page_bytes` (one item at least), so no page is larger than that however big its items are. A page
     cut short continues, through its `next_cursor`, right after its last item."""
@@ -65,5 +67,6 @@ def page_answer(key: str, page: Page[Any], schema: ma.Schema) -> flask.Response:
         parts.append(text)
         size += len(text) + 1
     page = page.first(len(parts))
-    body = f'{{{json.dumps(key)}:[{",".join(parts)}],"next_cursor":{json.dumps(page.next_cursor)}}}'
+    more = "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in (extra or {}).items())
+    body = f'{{{json.dumps(key)}:[{",".join(parts)}],"next_cursor":{json.dumps(page.next_cursor)}{more}}}'
     return flask.Response(body, mimetype="application/json")

@@ -6,6 +6,7 @@ Semantic checks that need the stored study or runtime limits (the space, suggest
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,10 @@ from marshmallow import fields, validate
 from suggest_api.accounts import KEY_ID_LENGTH, Role
 from suggest_api.api import plugin_docs
 from suggest_api.config import Limits
-from suggest_api.domain import Goal, TrialState
+from suggest_api.domain import ConstraintOp, Goal, TrialState
 from suggest_api.names import name_pattern
 from suggest_api.pruners.registry import pruners
+from suggest_api.service.studies import MAX_CONSTRAINTS, MAX_OBJECTIVES
 from suggest_api.space.schema import PARAMS, SEARCH_SPACE, ref
 from suggest_api.suggesters.registry import suggesters
 
@@ -52,6 +54,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "Objective": {"type": "object", "required": ["name", "goal"], "additionalProperties": False,
                   "properties": {"name": {"type": "string", "description": "What the value measures."},
                                  "goal": ref("Goal")}},
+    "ConstraintOp": {"type": "string", "enum": [op.value for op in ConstraintOp],
+                     "description": "<=: the metric must be at most `bound`; >=: at least."},
     "Metadata": {"type": "object", "additionalProperties": {},
                  "description": "Any JSON object, stored and answered as given."},
 }
@@ -110,6 +114,13 @@ class ObjectiveIn(Strict):
     goal = fields.Enum(Goal, by_value=True, required=True, metadata={"openapi": ref("Goal")})
 
 
+class ConstraintIn(Strict):
+    name = fields.String(required=True, metadata={"description": "A metric every tell reports in `values`.",
+                                                  "minLength": 1, "pattern": name_pattern(), "example": "latency_ms"})
+    op = fields.Enum(ConstraintOp, by_value=True, required=True, metadata={"openapi": ref("ConstraintOp")})
+    bound = Number(required=True, metadata={"example": 20})
+
+
 class PluginIn(Strict):
     name = fields.String(required=True, metadata={"example": "random"})
     options = fields.Dict(keys=fields.String(), load_default=dict)
@@ -120,7 +131,21 @@ class StudyIn(Strict):
         "description": "Unique; 1-256 printable characters (not only spaces), no '/' or '\\'.",
         "minLength": 1, "pattern": name_pattern(no_slash=True), "example": "resnet-lr-sweep"})
     space = fields.Dict(required=True, metadata={"openapi": ref(SEARCH_SPACE)})  # parsed by suggest_api.space
-    objective = fields.Nested(ObjectiveIn, required=True)
+    objective = fields.Nested(ObjectiveIn, load_default=None, metadata={
+        "description": "The study's one objective; give this or `objectives`."})
+    objectives = fields.List(fields.Nested(ObjectiveIn), load_default=None, validate=validate.Length(1, MAX_OBJECTIVES),
+                             metadata={"description": "Several objectives (1-4, names unique) traded on a Pareto "
+                                                      "front; give this or `objective`."})
+    constraints = fields.List(fields.Nested(ConstraintIn), load_default=list,
+                              validate=validate.Length(max=MAX_CONSTRAINTS),
+                              metadata={"description": "Outcome constraints: a trial is feasible when each metric "
+                                                       "satisfies `op bound`; only feasible trials can be best "
+                                                       "or on the front. Each tell reports them in `values`."})
+    reference_point = fields.List(Number(), load_default=None, allow_none=True,
+                                  validate=validate.Length(2, MAX_OBJECTIVES), metadata={
+        "description": "Several objectives: the point the front's hypervolume is measured from, one number per "
+                       "objective in its own units (worse than every front member). Derived from the front "
+                       "when omitted."})
     suggester = fields.Nested(PluginIn, load_default=lambda: {"name": "random", "options": {}},
                               metadata={"openapi": {
                                   "description": "Algorithm and its options; default random. Each "
@@ -139,6 +164,17 @@ class StudyIn(Strict):
                            metadata={"openapi": nullable("Metadata", default=None)})
 
 
+    @ma.validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _one_objective_field(self, data: Mapping[str, Any], original: Any, **_: Any) -> None:
+        """Judged on what was sent, so an invalid `objective` is not also called missing."""
+        sent = [f for f in ("objective", "objectives") if isinstance(original, Mapping) and original.get(f) is not None]
+        if len(sent) == 2:
+            raise ma.ValidationError("give `objective` or `objectives`, not both", "objective")
+        if not sent:
+            raise ma.ValidationError("required: `objective` {name, goal}, or `objectives` [{name, goal}, ...]",
+                                     "objective")
+
+
 class AskIn(Strict):
     count = integer(load_default=1, validate=validate.Range(min=1),
                     metadata={"description": "Trials to create (at most the service's limit, default 100)."})
@@ -147,9 +183,21 @@ class AskIn(Strict):
                                         "minLength": 1, "pattern": name_pattern()})
 
 
+#: `values` is checked against the study's metrics by the service (service.outcomes), which names the metric.
+VALUES_DOC = {"type": "object", "additionalProperties": {"type": "number"},
+              "description": "Every objective and constraint metric by name: for a study with several objectives "
+                             "or with constraints (instead of `value`)."}
+
+
+def metric_values(**kwargs: Any) -> fields.Dict:
+    return fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
+                       metadata={"openapi": {"anyOf": [VALUES_DOC, {"type": "null"}], "default": None}}, **kwargs)
+
+
 class TellIn(Strict):
     number = integer(required=True, validate=validate.Range(0, INT32_MAX))
     value = Number(load_default=None, allow_none=True)
+    values = metric_values()
     state = FinishedState(load_default=None, allow_none=True, metadata={"openapi": nullable(
         "FinishedState", default=None, description="completed (default when value is given), failed or pruned.")})
     metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
@@ -164,6 +212,7 @@ class ReportIn(Strict):
 class NewTrialIn(Strict):
     params = fields.Dict(keys=fields.String(), required=True, metadata={"openapi": ref(PARAMS)})
     value = Number(load_default=None, allow_none=True)
+    values = metric_values()
     state = FinishedState(load_default=None, allow_none=True,
                           metadata={"openapi": nullable("FinishedState", default=None)})
     metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
@@ -227,7 +276,13 @@ class TrialOut(ma.Schema):
     number = fields.Integer(required=True)
     state = fields.Enum(TrialState, by_value=True, required=True, metadata={"openapi": ref("TrialState")})
     params = fields.Dict(required=True, metadata={"openapi": ref(PARAMS)})
-    value = fields.Float(required=True, allow_none=True)
+    value = fields.Float(required=True, allow_none=True, metadata={
+        "description": "The result of a study with one objective (null in a study with several: see `values`)."})
+    values = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, allow_none=True, metadata={
+        "description": "Every objective and constraint metric told, for a study with several objectives or with "
+                       "constraints; null otherwise."})
+    feasible = fields.Boolean(required=True, allow_none=True, metadata={
+        "description": "Whether `values` satisfy every constraint; null when the study has none (or no result)."})
     intermediate = fields.List(fields.Nested(ReportOut), required=True)
     created_at = Timestamp(required=True)
     finished_at = Timestamp(required=True, allow_none=True)
@@ -253,11 +308,34 @@ class CountsOut(ma.Schema):
     total = fields.Integer(required=True)
 
 
+class ParetoOut(ma.Schema):
+    size = fields.Integer(required=True, metadata={"description": "Trials on the front."})
+    hypervolume = fields.Float(required=True, allow_none=True, metadata={
+        "description": "Volume the front dominates up to `reference_point` (2-3 objectives; null with 4 or an "
+                       "empty front). Larger is better."})
+    reference_point = fields.List(fields.Float(), required=True, allow_none=True)
+    reference_point_derived = fields.Boolean(required=True, metadata={
+        "description": "True: the study gave none, so it is the front's nadir plus a tenth of its range (it moves "
+                       "as the front does); false: the study's own."})
+
+
+class ConstraintOut(ma.Schema):
+    name = fields.String(required=True)
+    op = fields.String(required=True, metadata={"openapi": ref("ConstraintOp")})
+    bound = fields.Float(required=True)
+
+
 class StudyOut(ma.Schema):
     name = fields.String(required=True)
     # The space in canonical form: defaults omitted, numbers normalized.
     space = fields.Method("dump_space", required=True, metadata={"openapi": ref(SEARCH_SPACE)})
-    objective = fields.Method("dump_objective", required=True, metadata={"openapi": ref("Objective")})
+    objective = fields.Method("dump_objective", required=True, metadata={
+        "openapi": {**ref("Objective"), "description": "The first (usually the only) objective."}})
+    objectives = fields.Method("dump_objectives", required=True, metadata={
+        "openapi": {"type": "array", "items": ref("Objective")}})
+    constraints = fields.List(fields.Nested(ConstraintOut), required=True)
+    reference_point = fields.List(fields.Float(), required=True, allow_none=True, metadata={
+        "description": "The reference point given at creation; null: derived (see `pareto`)."})
     suggester = fields.Nested(PluginOut, required=True)
     pruner = fields.Nested(PluginOut, required=True, allow_none=True)
     seed = fields.Integer(required=True)
@@ -266,13 +344,32 @@ class StudyOut(ma.Schema):
     metadata = fields.Dict(required=True, allow_none=True, metadata={"openapi": nullable("Metadata")})
     trial_counts = fields.Nested(CountsOut, required=True)
     queued = fields.Integer(required=True, metadata={"description": "Enqueued parameter sets not yet handed out."})
-    best_trial = fields.Nested(TrialOut, required=True, allow_none=True)
+    best_trial = fields.Nested(TrialOut, required=True, allow_none=True, metadata={
+        "description": "Null before a completed (feasible) trial, and always in a study with several objectives."})
+    pareto = fields.Nested(ParetoOut, required=True, allow_none=True, metadata={
+        "description": "Several objectives: the front's size and hypervolume (the trials are at /pareto); null "
+                       "otherwise."})
+
+    def dump_objectives(self, study: Any) -> Any:
+        return [{"name": o.name, "goal": o.goal.value} for o in study.objectives]
 
     def dump_space(self, study: Any) -> Any:
         return study.space.to_json()
 
     def dump_objective(self, study: Any) -> Any:
         return {"name": study.objective_name, "goal": study.goal.value}
+
+
+def pareto_fields(summary: Any) -> dict[str, Any]:
+    """A ParetoOut answer's fields, for a page that carries them beside its trials."""
+    fields_of: dict[str, Any] = PARETO_OUT.dump(summary)
+    return fields_of
+
+
+class ParetoPageOut(ParetoOut):
+    trials = fields.List(fields.Nested(TrialOut), required=True, metadata={
+        "description": "Completed, feasible trials that no other one dominates, by number."})
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class StudyPageOut(ma.Schema):
@@ -410,20 +507,29 @@ ASK_OUT = AskOut()
 ADDED_OUT = AddedOut()
 REPORTED_OUT = ReportedOut()
 STUDY_OUT = StudyOut()
+PARETO_OUT = ParetoOut()
+
 
 
 # --- rules the fields alone cannot state ----------------------------------------------------------
 
-#: Which value and state go together (service.trials._told_state): completed needs a value, failed has none, and a
-#: tell without a state is completed; an import item with neither is enqueued. Stated with if/then, which client
-#: generators leave alone (a top-level anyOf would turn the model into a union of models).
-_NEEDS_VALUE = {"required": ["value"], "properties": {"value": {"type": "number"}}}
+#: Which result and state go together (service.outcomes): completed needs a value (or, in a study with several
+#: objectives or with constraints, `values`), failed has neither, and a tell without a state is completed; an
+#: import item with none of them is enqueued; `value` and `values` never come together. Stated with if/then and
+#: not, which client generators leave alone (a top-level anyOf would turn the model into a union of models).
+_NEEDS_VALUE = {"anyOf": [{"required": ["value"], "properties": {"value": {"type": "number"}}},
+                          {"required": ["values"], "properties": {"values": {"type": "object"}}}]}
 _FAILED_HAS_NO_VALUE = {"if": {"required": ["state"], "properties": {"state": {"const": "failed"}}},
-                        "then": {"properties": {"value": {"type": "null"}}}}
+                        "then": {"properties": {"value": {"type": "null"}, "values": {"type": "null"}}}}
+_NOT_BOTH = {"not": {"required": ["value", "values"],
+                     "properties": {"value": {"type": "number"}, "values": {"type": "object"}}}}
 TOLD = {"if": {"properties": {"state": {"enum": ["completed", None]}}}, "then": _NEEDS_VALUE,
-        "else": _FAILED_HAS_NO_VALUE}
+        "else": _FAILED_HAS_NO_VALUE, **_NOT_BOTH}
 ADDED = {"if": {"required": ["state"], "properties": {"state": {"const": "completed"}}}, "then": _NEEDS_VALUE,
-         "else": _FAILED_HAS_NO_VALUE}
+         "else": _FAILED_HAS_NO_VALUE, **_NOT_BOTH}
+#: `objective` or `objectives`, exactly one of them.
+ONE_OBJECTIVE_FIELD = {"if": {"not": {"required": ["objective"]}}, "then": {"required": ["objectives"]},
+                       "not": {"required": ["objective", "objectives"]}}
 #: A whole study definition: tools that compose one from each field's example (Swagger UI's "Try it out",
 #: fuzzers) would otherwise pair a condition with a param it does not fit.
 STUDY_EXAMPLE = {
@@ -457,11 +563,17 @@ def document_rules(spec: APISpec, limits: Limits) -> None:
     schemas["StudyIn"]["example"] = STUDY_EXAMPLE
     schemas["TrialOut"]["properties"]["intermediate"]["maxItems"] = limits.max_reports
     bound("AskOut", "trials", maxItems=limits.max_count)
+    for component in ("StudyIn", "StudyOut", "ParetoOut", "ParetoPageOut"):
+        bound(component, "reference_point", maxItems=MAX_OBJECTIVES)
+    bound("StudyOut", "objectives", maxItems=MAX_OBJECTIVES)
+    bound("StudyOut", "constraints", maxItems=MAX_CONSTRAINTS)
+    bound("ParetoPageOut", "trials", maxItems=MAX_PAGE)
     bound("AddedOut", "imported", maxItems=limits.max_import)
     for component, field in (("StudyPageOut", "studies"), ("TrialPageOut", "trials"), ("KeyPageOut", "keys"),
                              ("AuditPageOut", "events"), ("StudyAuditOut", "trials")):
         bound(component, field, maxItems=MAX_PAGE)
     schemas["Metadata"]["description"] = (f"Any JSON object, stored and answered as given: at most "
                                           f"{limits.max_metadata_bytes:,} bytes as compact JSON.")
+    schemas["StudyIn"].update(ONE_OBJECTIVE_FIELD)
     schemas["TellIn"].update(TOLD)
     schemas["NewTrialIn"].update(ADDED)

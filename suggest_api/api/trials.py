@@ -20,6 +20,8 @@ from suggest_api.api.schemas import (
     AddedOut,
     AskIn,
     AskOut,
+    PageArgs,
+    ParetoPageOut,
     ReportedOut,
     ReportIn,
     TellIn,
@@ -27,9 +29,10 @@ from suggest_api.api.schemas import (
     TrialPageArgs,
     TrialPageOut,
     TrialsIn,
+    pareto_fields,
 )
 from suggest_api.metrics import ASKED, PRUNE_ANSWERS, TOLD
-from suggest_api.service import trials
+from suggest_api.service import pareto, trials
 from suggest_api.service.asks import Asked, AskRequest
 from suggest_api.service.transactions import Answer
 from suggest_api.service.trials import NewTrial, Reported, Told
@@ -96,7 +99,7 @@ class Tell(MethodView):
         rt, who = runtime(), principal()
         return respond(rt.transactions.answer(
             lambda s: trials.tell(s, who, name, body["number"], value=body["value"], state=body["state"],
-                                  metadata=body["metadata"], limits=rt.settings.limits),
+                                  metadata=body["metadata"], values=body["values"], limits=rt.settings.limits),
             render, idempotency_key()))
 
 
@@ -187,9 +190,30 @@ class Best(MethodView):
     @blp.access(Role.READ)
     @blp.doc(operationId="get_best", **links.responses(200, links.TRIAL))
     @blp.response(200, TrialOut)
-    @blp.alt_response(404, description="No such study, or no completed trial yet.")
+    @blp.alt_response(404, description="No such study, or no completed (feasible) trial yet.")
+    @blp.alt_response(409, description="The study has several objectives (`urn:suggest-api:problem:multi-objective`): "
+                                       "read its front at `/pareto`.")
     def get(self, name: str) -> Any:
-        """The best completed trial"""
+        """The best completed trial (of those that satisfy the study's constraints)"""
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
         return rt.transactions.read(lambda s: trials.best(s, who, name), budgeted=True)
+
+
+@blp.route("/pareto")
+class Pareto(MethodView):
+    @blp.access(Role.READ)
+    @blp.arguments(PageArgs, location="query")
+    @blp.doc(operationId="get_pareto")
+    @blp.response(200, ParetoPageOut)
+    @blp.alt_response(404, description="No such study.")
+    def get(self, args: dict[str, Any], name: str) -> flask.Response:
+        """The Pareto front: completed, feasible trials that no other one dominates, by number; follow `next_cursor`
+
+        Also the whole front's size and hypervolume. In a study with one objective, the front is its best
+        trial (every trial tied for best)."""
+        rt, who = runtime(), principal()
+        trials.reap(rt.transactions, who, name)
+        found = rt.transactions.read(lambda s: pareto.pareto(s, who, name, args["limit"], args["cursor"]),
+                                     budgeted=True)
+        return page_answer("trials", found.page, TRIAL_OUT, extra=pareto_fields(found.summary))

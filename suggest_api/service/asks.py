@@ -223,5 +223,6 @@ def _check_running_quota(session: Session, who: Principal, study: StudyRef, coun
 def _request(session: Session, study: StudyRef, numbers: range, spaces: SpaceCache, *,
              with_history: bool) -> SuggestRequest:
     return SuggestRequest(space=spaces.of(session, study), goal=Goal(study.goal), seed=study.seed,
-                          numbers=numbers, made=study.suggested,
+                          numbers=numbers, made=study.suggested, objectives=study.objective_list,
+                          constraints=study.constraint_list,
                           history=trials.history(session, study.id) if with_history else ())

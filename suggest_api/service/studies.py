@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from suggest_api.accounts import Principal
 from suggest_api.config import Limits
-from suggest_api.domain import Goal, Study
-from suggest_api.errors import Conflict, QuotaExceeded
+from suggest_api.domain import Constraint, Goal, Objective, Study
+from suggest_api.errors import Conflict, InvalidInput, QuotaExceeded
 from suggest_api.names import check_metadata, check_name
 from suggest_api.paging import Page, cut, decode_cursor
+from suggest_api.plugins import Registry
 from suggest_api.pruners.registry import pruners
 from suggest_api.service.lookup import no_study
 from suggest_api.space import SearchSpace
@@ -33,15 +35,26 @@ class StudyDefinition:
 
     name: str
     space: Mapping[str, Any]
-    objective_name: str
-    goal: Goal
-    suggester_name: str
+    #: One objective (the `objective` field), unless `objectives` lists them.
+    objective_name: str = "value"
+    goal: Goal = Goal.MINIMIZE
+    suggester_name: str = "random"
     suggester_options: Mapping[str, Any] = field(default_factory=dict)
     pruner_name: str | None = None
     pruner_options: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None
     heartbeat_timeout: float | None = None
     metadata: Mapping[str, Any] | None = None
+    #: Several objectives (or a list of one): given instead of objective_name and goal.
+    objectives: Sequence[Objective] = ()
+    constraints: Sequence[Constraint] = ()
+    #: The hypervolume's reference point, one number per objective in its own units.
+    reference_point: Sequence[float] | None = None
+
+
+#: The most objectives a study may have: beyond four, a Pareto front is most of the trials and tells little.
+MAX_OBJECTIVES = 4
+MAX_CONSTRAINTS = 8
 
 
 @dataclass(frozen=True)
@@ -62,17 +75,26 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
     replicas create at once.
     """
     check_name("name", definition.name, limits)
-    check_name("objective.name", definition.objective_name, limits)
+    objectives = _objectives(definition, limits)
+    constraints = _constraints(definition.constraints, objectives, limits)
+    reference_point = _reference_point(definition.reference_point, objectives)
     check_metadata("metadata", definition.metadata, limits)
     space = SearchSpace.from_json(definition.space, limits=limits)
     suggester = suggesters.validate(definition.suggester_name, definition.suggester_options)
     suggesters.build(suggester).check(space, limits)
     pruner = (pruners.validate(definition.pruner_name, definition.pruner_options)
               if definition.pruner_name is not None else None)
+    if pruner is not None and len(objectives) > 1:
+        raise InvalidInput(f"pruners compare one objective, and this study has {len(objectives)}; drop `pruner` "
+                           "(a multi-objective study runs every trial to its end)",
+                           errors={"pruner": ["not available for a study with several objectives"]})
     wanted: dict[str, Any] = {
         "space": space.to_json(),
-        "objective_name": definition.objective_name,
-        "goal": definition.goal.value,
+        "objective_name": objectives[0].name,
+        "goal": objectives[0].goal.value,
+        "objectives": [{"name": o.name, "goal": o.goal.value} for o in objectives] if len(objectives) > 1 else None,
+        "constraints": [{"name": c.name, "op": c.op.value, "bound": c.bound} for c in constraints] or None,
+        "reference_point": list(reference_point) if reference_point is not None else None,
         "suggester": {"name": suggester.name, "options": dict(suggester.options)},
         "pruner": {"name": pruner.name, "options": dict(pruner.options)} if pruner else None,
     }
@@ -82,6 +104,8 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
     existing = studies.stored_definition(session, who.team_id, definition.name)
     if existing is not None:
         study_id, stored = existing
+        stored = stored | {"suggester": _with_defaults(suggesters, stored["suggester"]),
+                           "pruner": _with_defaults(pruners, stored["pruner"]) if stored["pruner"] else None}
         given = wanted | {k: v for k, v in optional.items() if v is not None}
         differ = [_PUBLIC_FIELD.get(k, k) for k in sorted(given, key=studies.DEFINITION.__getitem__)
                   if _json_text(stored[k]) != _json_text(given[k])]
@@ -104,6 +128,70 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
     spaces.put(study_id, now, space)  # parsed and validated above: the answer need not parse it again
     accounts.record(session, who.team_id, who.key_id, "study.created", definition.name, now)
     return Created(studies.read_by_id(session, study_id, spaces), created=True)
+
+
+def _with_defaults(registry: Registry[Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored options with the defaults of options added since the study was made, so that re-creating a study
+    made by an older version, as its workers do at start-up, finds it identical rather than a 409."""
+    try:
+        ref = registry.validate(stored["name"], stored["options"])
+    except InvalidInput:  # options an older version accepted and this one does not: compared as stored
+        return stored
+    return {"name": ref.name, "options": dict(ref.options)}
+
+
+def _objectives(definition: StudyDefinition, limits: Limits) -> tuple[Objective, ...]:
+    if not definition.objectives:
+        check_name("objective.name", definition.objective_name, limits)
+        return (Objective(definition.objective_name, definition.goal),)
+    objectives = tuple(definition.objectives)
+    if len(objectives) > MAX_OBJECTIVES:
+        raise InvalidInput(f"a study has at most {MAX_OBJECTIVES} objectives, not {len(objectives)}; combine or drop "
+                           "some (a constraint can bound a metric instead)",
+                           errors={"objectives": [f"at most {MAX_OBJECTIVES}"]})
+    seen: set[str] = set()
+    for index, objective in enumerate(objectives):
+        check_name(f"objectives[{index}].name", objective.name, limits)
+        if objective.name in seen:
+            raise InvalidInput(f"objective {objective.name!r} is listed twice; each objective needs its own name",
+                               errors={f"objectives[{index}].name": ["duplicate"]})
+        seen.add(objective.name)
+    return objectives
+
+
+def _constraints(given: Sequence[Constraint], objectives: Sequence[Objective], limits: Limits
+                 ) -> tuple[Constraint, ...]:
+    if len(given) > MAX_CONSTRAINTS:
+        raise InvalidInput(f"a study has at most {MAX_CONSTRAINTS} constraints, not {len(given)}",
+                           errors={"constraints": [f"at most {MAX_CONSTRAINTS}"]})
+    taken = {o.name for o in objectives}
+    for index, constraint in enumerate(given):
+        check_name(f"constraints[{index}].name", constraint.name, limits)
+        if constraint.name in taken:
+            kind = "an objective" if any(o.name == constraint.name for o in objectives) else "another constraint"
+            raise InvalidInput(f"constraint {constraint.name!r} has the name of {kind}; constrain a different metric "
+                               "(an objective is optimized, not bounded)",
+                               errors={f"constraints[{index}].name": [f"already the name of {kind}"]})
+        if not math.isfinite(constraint.bound):
+            raise InvalidInput("a constraint's bound must be a finite number",
+                               errors={f"constraints[{index}].bound": ["must be finite"]})
+        taken.add(constraint.name)
+    return tuple(given)
+
+
+def _reference_point(given: Sequence[float] | None, objectives: Sequence[Objective]) -> tuple[float, ...] | None:
+    if given is None:
+        return None
+    if len(objectives) < 2:
+        raise InvalidInput("a reference point measures the hypervolume of a multi-objective study; this study has "
+                           "one objective, so drop `reference_point`",
+                           errors={"reference_point": ["only for a study with several objectives"]})
+    if len(given) != len(objectives):
+        raise InvalidInput(f"reference_point needs one number per objective ({len(objectives)}), not {len(given)}",
+                           errors={"reference_point": [f"must have {len(objectives)} numbers"]})
+    if not all(math.isfinite(x) for x in given):
+        raise InvalidInput("reference_point's numbers must be finite", errors={"reference_point": ["must be finite"]})
+    return tuple(float(x) for x in given)
 
 
 def _json_text(value: Any) -> str:

@@ -11,19 +11,21 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from suggest_api.accounts import Principal
 from suggest_api.config import Limits
 from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialState
-from suggest_api.errors import Conflict, InvalidInput, NoCompletedTrial, ReportLimit
+from suggest_api.errors import Conflict, InvalidInput, MultiObjective, NoCompletedTrial, ReportLimit
 from suggest_api.names import check_metadata
 from suggest_api.paging import Page, cut, decode_cursor
 from suggest_api.pruners.base import MAX_REASON, Decision
 from suggest_api.pruners.registry import pruners
 from suggest_api.service import lookup
 from suggest_api.service.leases import lease_end
+from suggest_api.service.outcomes import outcome
 from suggest_api.service.transactions import Transactions
 from suggest_api.storage import reports, studies, trials
 from suggest_api.storage.database import database_now
@@ -43,47 +45,34 @@ class Told:
 
 
 def tell(session: Session, who: Principal, name: str, number: int, *, value: float | None,
-         state: TrialState | None, metadata: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> Told:
-    """Finish a trial. The same tell again is a no-op; a different one is a conflict."""
-    state = _told_state(value, state)
+         state: TrialState | None, metadata: Mapping[str, Any] | None, values: Mapping[str, Any] | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> Told:
+    """Finish a trial. The same tell again is a no-op; a different one is a conflict.
+
+    `value` for a study with one objective and no constraints; `values` (every objective and constraint
+    metric) otherwise (see service.outcomes).
+    """
     locked = lookup.locked_trial(session, who.team_id, name, number)
     study, trial = locked.study, locked.trial
+    result = outcome(study.objective_list, study.constraint_list, value=value, values=values, state=state)
     suggester = study.suggester["name"]
     # A trial whose lease ended (its trainer went quiet for longer than heartbeat_timeout) still did the
     # work when its result arrives: the result is stored and the trial completed (docs/api.md: "Trial lifecycle").
     late = trial.state is TrialState.FAILED and trial.fail_reason == STALE_REASON
     if trial.state is not TrialState.RUNNING and not late:
-        if trial.state is state and trial.value == value:
+        if trial.state is result.state and trial.value == result.value and trial.values == result.values:
             return Told(suggester, trial, changed=False)
-        told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "")
+        told = f"{trial.state.value}" + (f" with value {trial.value!r}" if trial.value is not None else "") + (
+            f" with values {dict(trial.values)!r}" if trial.values is not None else "")
         raise Conflict(f"trial {number} of study {name!r} was already told {told}; a finished trial's "
                        "result cannot be replaced (telling the same result again is allowed)")
     merged = {**(trial.metadata or {}), **metadata} if metadata else trial.metadata
     if metadata:
         check_metadata("metadata", merged, limits)
-    trial = replace(trial, state=state, value=value, finished_at=locked.now, fail_reason=None, metadata=merged)
+    trial = replace(trial, state=result.state, value=result.value, values=result.values, feasible=result.feasible,
+                    finished_at=locked.now, fail_reason=None, metadata=merged)
     trials.update_trial(session, study.id, trial, told_by=who.key_id)
     return Told(suggester, trial, changed=True)
-
-
-def _told_state(value: float | None, state: TrialState | None) -> TrialState:
-    if value is not None and not math.isfinite(value):
-        raise InvalidInput("value must be a finite number; to say the run diverged, tell state 'failed'",
-                           errors={"value": ["must be finite"]})
-    if state is None:
-        if value is None:
-            raise InvalidInput("give `value` (completed) or `state` ('failed' or 'pruned')",
-                               errors={"value": ["required unless state is failed or pruned"]})
-        return TrialState.COMPLETED
-    if state is TrialState.RUNNING:
-        raise InvalidInput("a tell finishes a trial: state must be completed, failed or pruned",
-                           errors={"state": ["must be one of: completed, failed, pruned"]})
-    if state is TrialState.COMPLETED and value is None:
-        raise InvalidInput("a completed trial needs its `value`", errors={"value": ["required for completed"]})
-    if state is TrialState.FAILED and value is not None:
-        raise InvalidInput("a failed trial has no value; drop `value`, or tell state 'completed'",
-                           errors={"value": ["must be absent when state is failed"]})
-    return state
 
 
 def heartbeat(session: Session, who: Principal, name: str, number: int) -> Trial:
@@ -165,6 +154,7 @@ class NewTrial:
     value: float | None = None
     state: TrialState | None = None
     metadata: Mapping[str, Any] | None = None
+    values: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,17 +183,19 @@ def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewT
             raise type(exc)(f"trials[{index}].params do not fit the study's space: {exc.detail}",
                             errors={f"trials[{index}].params.{k}": v for k, v in (exc.errors or {}).items()}
                             ) from None
-        if item.value is None and item.state is None:
+        if item.value is None and item.values is None and item.state is None:
             enqueued.append(Queued(params, item.metadata))
             continue
         try:
-            state = _told_state(item.value, item.state)
+            result = outcome(study.objective_list, study.constraint_list, value=item.value, values=item.values,
+                             state=item.state)
         except InvalidInput as exc:
             raise InvalidInput(f"trials[{index}]: {exc.detail}",
                                errors={f"trials[{index}].{k}": v for k, v in (exc.errors or {}).items()}
                                ) from None
-        imported.append(Trial(number=study.next_number + len(imported), state=state, params=params, value=item.value,
-                              created_at=now, finished_at=now, metadata=item.metadata, source="import"))
+        imported.append(Trial(number=study.next_number + len(imported), state=result.state, params=params,
+                              value=result.value, values=result.values, feasible=result.feasible, created_at=now,
+                              finished_at=now, metadata=item.metadata, source="import"))
     trials.enqueue(session, study.id, enqueued, now)
     studies.record_added(session, study.id, enqueued=len(enqueued), imported=len(imported))
     trials.insert_trials(session, study.id, imported, asked_by=who.key_id)
@@ -225,8 +217,13 @@ def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial
 
 def best(session: Session, who: Principal, name: str) -> Trial:
     study = lookup.study_ref(session, who.team_id, name)
+    if len(study.objective_list) > 1:
+        raise MultiObjective(f"study {name!r} has {len(study.objective_list)} objectives, so no single best trial; "
+                             f"read its Pareto front at /v1/studies/{quote(name, safe='')}/pareto instead")
     trial = trials.best_trial(session, study.id, Goal(study.goal))
     if trial is None:
+        if study.constraint_list:
+            raise NoCompletedTrial(f"study {name!r} has no completed trial that satisfies its constraints yet")
         raise NoCompletedTrial(f"study {name!r} has no completed trial yet; tell a result first")
     return trials.with_reports(session, study.id, [trial])[0]
 

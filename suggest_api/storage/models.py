@@ -94,6 +94,13 @@ class StudyRow(Base):
     space: Mapped[dict[str, Any]]
     objective_name: Mapped[str] = mapped_column(String(1024))
     goal: Mapped[str] = mapped_column(String(16))
+    #: With several objectives: all of them, [{name, goal}, ...] (the first is also in objective_name/goal);
+    #: NULL for a study with one.
+    objectives: Mapped[list[Any] | None] = mapped_column(JSONType)
+    #: Outcome constraints, [{name, op, bound}, ...]; NULL when there are none.
+    constraints: Mapped[list[Any] | None] = mapped_column(JSONType)
+    #: The hypervolume's reference point given at creation, one number per objective; NULL: derived.
+    reference_point: Mapped[list[Any] | None] = mapped_column(JSONType)
     suggester: Mapped[dict[str, Any]]
     pruner: Mapped[dict[str, Any] | None]
     seed: Mapped[int] = mapped_column(BigInteger)
@@ -125,6 +132,11 @@ class TrialRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]]
     value: Mapped[float | None]
+    #: Every objective and constraint metric told, {name: number}: for a study with several objectives
+    #: (whose `value` stays NULL) or with constraints; NULL otherwise.
+    metrics: Mapped[dict[str, Any] | None]
+    #: Whether `metrics` satisfy every constraint (NULL: the study has none, or no result yet).
+    feasible: Mapped[bool | None]
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]

@@ -13,7 +13,17 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
-from suggest_api.domain import Goal, PluginRef, Report, Study, Trial, TrialState
+from suggest_api.domain import (
+    Constraint,
+    ConstraintOp,
+    Goal,
+    Objective,
+    PluginRef,
+    Report,
+    Study,
+    Trial,
+    TrialState,
+)
 from suggest_api.space import SearchSpace
 from suggest_api.storage.models import Base, StudyRow
 
@@ -43,6 +53,18 @@ class StudyRef:
     reaped_at: datetime | None
     suggested: int
     created_at: datetime
+    objectives: list[Any] | None
+    constraints: list[Any] | None
+    objective_name: str
+    reference_point: list[Any] | None
+
+    @property
+    def objective_list(self) -> tuple[Objective, ...]:
+        return objectives_of(self.objective_name, self.goal, self.objectives)
+
+    @property
+    def constraint_list(self) -> tuple[Constraint, ...]:
+        return constraints_of(self.constraints)
 
     @property
     def suggester_ref(self) -> PluginRef:
@@ -60,13 +82,25 @@ def plugin_ref(stored: dict[str, Any]) -> PluginRef:
     return PluginRef(name=stored["name"], options=stored["options"])
 
 
+def objectives_of(objective_name: str, goal: str, stored: list[Any] | None) -> tuple[Objective, ...]:
+    """A study's objectives from its columns (the list column is NULL for a study with one)."""
+    if not stored:
+        return (Objective(objective_name, Goal(goal)),)
+    return tuple(Objective(o["name"], Goal(o["goal"])) for o in stored)
+
+
+def constraints_of(stored: list[Any] | None) -> tuple[Constraint, ...]:
+    return tuple(Constraint(c["name"], ConstraintOp(c["op"]), float(c["bound"])) for c in stored or ())
+
+
 def trial_from_row(row: Any, reports: Sequence[Report] = ()) -> Trial:
     """A Trial from a row holding the trials table's columns (first, in table order)."""
     m = row._mapping
     return Trial(number=m["number"], state=TrialState(m["state"]), params=m["params"], value=m["value"],
                  created_at=m["created_at"], finished_at=m["finished_at"], heartbeat_at=m["heartbeat_at"],
                  lease_expires_at=m["lease_expires_at"], fail_reason=m["fail_reason"], client_id=m["client_id"],
-                 metadata=m["metadata"], source=m["source"], intermediate=tuple(reports))
+                 metadata=m["metadata"], source=m["source"], intermediate=tuple(reports), values=m["metrics"],
+                 feasible=m["feasible"])
 
 
 def study_from_row(row: StudyRow, space: SearchSpace) -> Study:
@@ -76,6 +110,9 @@ def study_from_row(row: StudyRow, space: SearchSpace) -> Study:
         space=space,
         objective_name=row.objective_name,
         goal=Goal(row.goal),
+        objectives=objectives_of(row.objective_name, row.goal, row.objectives),
+        constraints=constraints_of(row.constraints),
+        reference_point=tuple(float(x) for x in row.reference_point) if row.reference_point else None,
         suggester=plugin_ref(row.suggester),
         pruner=plugin_ref(row.pruner) if row.pruner else None,
         seed=row.seed,

@@ -19,7 +19,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.config import Limits
-from suggest_api.domain import Study
+from suggest_api.domain import ParetoSummary, Study
+from suggest_api.multiobjective.front import Result, front, summary
 from suggest_api.space import SearchSpace
 from suggest_api.storage import trials
 from suggest_api.storage.database import storable, utc_now
@@ -27,7 +28,8 @@ from suggest_api.storage.models import StudyRow
 from suggest_api.storage.rows import OWN_STUDY, REF_COLUMNS, STUDIES, StudyRef, study_from_row
 
 #: The stored columns that make a study's definition, by the name a create request gives them.
-DEFINITION = {"space": "space", "objective_name": "objective_name", "goal": "goal", "suggester": "suggester",
+DEFINITION = {"space": "space", "objective_name": "objective_name", "goal": "goal", "objectives": "objectives",
+              "constraints": "constraints", "reference_point": "reference_point", "suggester": "suggester",
               "pruner": "pruner", "seed": "seed", "heartbeat_timeout": "heartbeat_timeout",
               "metadata": "user_metadata"}
 
@@ -186,8 +188,17 @@ def _summaries(session: Session, rows: Sequence[StudyRow], spaces: SpaceCache) -
     ids = [row.id for row in rows]
     counts = trials.count_by_state(session, ids)
     best = trials.best_of_studies(session, ids)
-    return [replace(_study(row, spaces), trial_counts=counts[row.id], queued=row.queued, best_trial=best.get(row.id))
-            for row in rows]
+    found = [_study(row, spaces) for row in rows]
+    results = trials.completed_results(session, [row.id for row, study in zip(rows, found, strict=True)
+                                                 if study.multi_objective])
+    return [replace(study, trial_counts=counts[row.id], queued=row.queued,
+                    best_trial=None if study.multi_objective else best.get(row.id),
+                    pareto=_pareto(study, results[row.id]) if row.id in results else None)
+            for row, study in zip(rows, found, strict=True)]
+
+
+def _pareto(study: Study, results: Sequence[Result]) -> ParetoSummary:
+    return summary(front(results, study.objectives), study.objectives, study.reference_point)
 
 
 def _study(row: StudyRow, spaces: SpaceCache) -> Study:

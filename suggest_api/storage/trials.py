@@ -16,6 +16,7 @@ from sqlalchemy import asc, bindparam, case, delete, desc, exists, func, insert,
 from sqlalchemy.orm import Session
 
 from suggest_api.domain import STALE_REASON, Goal, Report, Trial, TrialCounts, TrialState
+from suggest_api.multiobjective.front import Result
 from suggest_api.storage.database import storable, utc_now
 from suggest_api.storage.rows import (
     OWN_STUDY,
@@ -40,7 +41,8 @@ _FIND_TRIAL = select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
                                    TRIALS.c.number == bindparam("trial_number"))
 _UPDATE_TRIAL = (update(TRIALS).where(TRIALS.c.study_id == bindparam("of_study_id"),
                                       TRIALS.c.number == bindparam("trial_number"))
-                 .values(state=bindparam("new_state"), value=bindparam("new_value"),
+                 .values(state=bindparam("new_state"), value=bindparam("new_value"), metrics=bindparam("new_metrics"),
+                         feasible=bindparam("new_feasible"),
                          finished_at=bindparam("new_finished_at"), heartbeat_at=bindparam("new_heartbeat_at"),
                          lease_expires_at=bindparam("new_lease_expires_at"),
                          fail_reason=bindparam("new_fail_reason"), metadata=bindparam("new_metadata"),
@@ -145,13 +147,46 @@ def history(session: Session, study_id: int) -> list[Trial]:
     return found
 
 
+#: A completed trial can be a study's best when it has a value (a multi-objective study's trials have none) and
+#: satisfies the constraints (`feasible` is NULL for a study without any).
+_BEST_CANDIDATE = (TRIALS.c.value.is_not(None), TRIALS.c.feasible.is_not(False))
+
+
 def best_trial(session: Session, study_id: int, goal: Goal) -> Trial | None:
     order = TRIALS.c.value.asc() if goal is Goal.MINIMIZE else TRIALS.c.value.desc()
     query = (select(TRIALS)
-             .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.COMPLETED.value)
+             .where(TRIALS.c.study_id == study_id, TRIALS.c.state == TrialState.COMPLETED.value, *_BEST_CANDIDATE)
              .order_by(order, TRIALS.c.number).limit(1))
     row = session.connection().execute(query).one_or_none()
     return trial_from_row(row) if row is not None else None
+
+
+#: What a Pareto front is computed from: each completed trial's number and results, feasible ones only
+#: (`feasible` is NULL in a study without constraints). No params or metadata are decoded.
+_RESULTS = (select(TRIALS.c.study_id, TRIALS.c.number, TRIALS.c.value, TRIALS.c.metrics)
+            .where(TRIALS.c.study_id.in_(bindparam("study_ids", expanding=True)),
+                   TRIALS.c.state == TrialState.COMPLETED.value, TRIALS.c.feasible.is_not(False))
+            .order_by(TRIALS.c.study_id, TRIALS.c.number))
+_BY_NUMBERS = (select(TRIALS).where(TRIALS.c.study_id == bindparam("study_id"),
+                                    TRIALS.c.number.in_(bindparam("numbers", expanding=True)))
+               .order_by(TRIALS.c.number))
+
+
+def completed_results(session: Session, ids: Sequence[int]) -> dict[int, list[Result]]:
+    """Each study's completed, feasible trials' results, by trial number: what its Pareto front is made from."""
+    found: dict[int, list[Result]] = {i: [] for i in ids}
+    if ids:
+        for study_id, number, value, metrics in session.connection().execute(_RESULTS, {"study_ids": list(ids)}):
+            found[study_id].append(Result(number, value, metrics))
+    return found
+
+
+def trials_by_number(session: Session, study_id: int, numbers: Sequence[int]) -> list[Trial]:
+    """The study's trials of these numbers, ascending, with their reports."""
+    if not numbers:
+        return []
+    rows = session.connection().execute(_BY_NUMBERS, {"study_id": study_id, "numbers": list(numbers)})
+    return with_reports(session, study_id, [trial_from_row(row) for row in rows])
 
 
 def with_reports(session: Session, study_id: int, trials: Sequence[Trial]) -> list[Trial]:
@@ -181,7 +216,8 @@ def insert_trials(session: Session, study_id: int, trials: Sequence[Trial], aske
         return
     session.connection().execute(_INSERT_TRIALS, [
         {"study_id": study_id, "number": t.number, "state": t.state.value, "params": dict(t.params),
-         "value": t.value, "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
+         "value": t.value, "metrics": dict(t.values) if t.values is not None else None, "feasible": t.feasible,
+         "created_at": t.created_at, "finished_at": t.finished_at, "heartbeat_at": t.heartbeat_at,
          "lease_expires_at": t.lease_expires_at, "client_id": t.client_id, "source": t.source, "metadata": t.metadata,
          "asked_by": asked_by}
         for t in trials])
@@ -191,7 +227,8 @@ def update_trial(session: Session, study_id: int, trial: Trial, told_by: str | N
     """Write a trial's mutable fields back (the caller holds its row lock); `told_by`: the key that told it."""
     session.connection().execute(_UPDATE_TRIAL, {
         "of_study_id": study_id, "trial_number": trial.number, "new_state": trial.state.value,
-        "new_value": trial.value, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
+        "new_value": trial.value, "new_metrics": dict(trial.values) if trial.values is not None else None,
+        "new_feasible": trial.feasible, "new_finished_at": trial.finished_at, "new_heartbeat_at": trial.heartbeat_at,
         "new_lease_expires_at": trial.lease_expires_at, "new_fail_reason": trial.fail_reason,
         "new_metadata": trial.metadata, "new_told_by": told_by})
 
@@ -252,7 +289,8 @@ def _best_of(order: Any) -> Any:
     the (study, state, value) index, however many trials the study has."""
     candidate = TRIALS.alias("candidate")
     return (select(candidate.c.id)
-            .where(candidate.c.study_id == STUDIES.c.id, candidate.c.state == TrialState.COMPLETED.value)
+            .where(candidate.c.study_id == STUDIES.c.id, candidate.c.state == TrialState.COMPLETED.value,
+                   candidate.c.value.is_not(None), candidate.c.feasible.is_not(False))
             .order_by(order(candidate.c.value), candidate.c.number).limit(1).scalar_subquery())
 
 

@@ -98,6 +98,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("/v1/studies/<name>/trials/<int:number>/report", "POST"): Route(
         Role.MEMBER, 200, "study", lambda t: (_in_study(t, f"/trials/{t.trial()}/report"), {"step": 1, "value": 0.5})),
     ("/v1/studies/<name>/best", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/best"), None)),
+    ("/v1/studies/<name>/pareto", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/pareto"), None)),
     ("/v1/studies/<name>/audit", "GET"): Route(Role.ADMIN, 200, "study", lambda t: (_in_study(t, "/audit"), None)),
     ("/v1/team", "GET"): Route(Role.READ, 200, None, lambda t: ("/v1/team", None)),
     ("/v1/keys", "GET"): Route(Role.ADMIN, 200, None, lambda t: ("/v1/keys", None)),

@@ -231,6 +231,12 @@ def _steer_study(body: dict[str, Any]) -> list[dict[str, Any]]:
 
     def valid_definition(name: str) -> dict[str, Any]:
         steered = {**body, "name": name, "space": SPACE}
+        # Objectives' and constraints' names must differ, and a reference point fit them: beyond the schema.
+        for field in ("objectives", "constraints", "reference_point"):
+            steered.pop(field, None)
+        given = body.get("objective")
+        steered["objective"] = given if isinstance(given, dict) and conforms(given, "StudyIn", "objective") else {
+            "name": "loss", "goal": "minimize"}
         if "suggester" in steered:
             steered["suggester"] = {"name": "random", "options": {}}
         if "pruner" in steered:
@@ -246,10 +252,21 @@ def _steer_study(body: dict[str, Any]) -> list[dict[str, Any]]:
 def _steer_tell(body: dict[str, Any]) -> list[dict[str, Any]]:
     if not conforms(body.get("number"), "TellIn", "number"):
         return []
+    body = _with_own_metric(body)
     told = [{**body, "number": number} for number in TRIAL_NUMBERS]
-    if body.get("value") is None and body.get("state") is None:  # adding a valid field keeps the case's kind
+    if body.get("value") is None and body.get("values") is None and body.get("state") is None:
+        # adding a valid field keeps the case's kind
         told = [{**body, "number": number, "value": 0.5} for number in TRIAL_NUMBERS] + told
-    return told
+    return told + [body]  # its own number too: in a chain, a link put the number of a trial it asked for there
+
+
+def _with_own_metric(body: dict[str, Any]) -> dict[str, Any]:
+    """`values` names the study's metrics, which the document cannot list: "bench" has one objective, "loss"."""
+    if not isinstance(body.get("values"), dict):
+        return body
+    if body.get("value") is None and body.get("state") != "failed":
+        return {**body, "values": {"loss": 0.5}}
+    return {k: v for k, v in body.items() if k != "values"}
 
 
 def _steer_trials(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -257,7 +274,8 @@ def _steer_trials(body: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(
             isinstance(item, dict) and conforms(item.get("params"), "NewTrialIn", "params") for item in items):
         return []
-    return [{**body, "trials": [{**item, "params": params} for item in items]} for params in VALID_PARAMS]
+    return [{**body, "trials": [{**_with_own_metric(item), "params": params} for item in items]}
+            for params in VALID_PARAMS]
 
 
 # What the generator cannot guess (a valid space, a running trial's number, params inside the space)
@@ -273,7 +291,8 @@ STEERING: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, Any]]]
 #: Bodies whose validity the document cannot state in full: a space's rules (low < high, a step that divides
 #: the range, parents that exist), a suggester's (tournament_size <= population_size) and params that fit the
 #: study's space are beyond JSON Schema. A positive body of these is always steered.
-BEYOND_THE_SCHEMA = {"StudyIn": ("POST", "/v1/studies"), "TrialsIn": ("POST", "/v1/studies/{name}/trials")}
+BEYOND_THE_SCHEMA = {"StudyIn": ("POST", "/v1/studies"), "TrialsIn": ("POST", "/v1/studies/{name}/trials"),
+                     "TellIn": ("POST", "/v1/studies/{name}/tell")}
 
 
 def steer_body(context: Any, body: Any) -> Any:
@@ -311,7 +330,8 @@ def steer_case(context: Any, case: Case[Any]) -> Case[Any]:
     operation = (case.operation.method.upper(), case.operation.path)
     steer = STEERING.get(operation)
     if steer is not None and isinstance(case.body, dict) and beyond_the_schema(operation, case.body):
-        case.body = steer(case.body)[0]
+        # A tell keeps its number (in a chain, a link's: a trial the chain asked for); only its metrics change.
+        case.body = _with_own_metric(case.body) if steer is _steer_tell else steer(case.body)[0]
     return case
 
 

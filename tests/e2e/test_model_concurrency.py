@@ -34,22 +34,38 @@ def loss(params: dict[str, Any]) -> float:
     return float((params["x"] - 1) ** 2 + (params["y"] + 1) ** 2 + (0.3 if params["act"] == "tanh" else 0.0))
 
 
+#: A study with two objectives and a constraint: the front, not one optimum, is what every worker is drawn to.
+OBJECTIVES = {"objectives": [{"name": "loss", "goal": "minimize"}, {"name": "size", "goal": "minimize"}],
+              "constraints": [{"name": "latency", "op": "<=", "bound": 5}]}
+
+
+def result(params: dict[str, Any], several: bool) -> dict[str, Any]:
+    if not several:
+        return {"value": loss(params)}
+    return {"values": {"loss": loss(params), "size": float(abs(params["x"]) + abs(params["y"])),
+                       "latency": float(params["x"] + 3)}}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("suggester", [{"name": "bayesian", "options": {"n_initial": 6}},
-                                       {"name": "bayesian", "options": {"n_initial": 6,
-                                                                        "pending": "constant_liar_max"}},
-                                       {"name": "genetic", "options": {"population_size": 6}}],
-                         ids=["bayesian-kriging-believer", "bayesian-constant-liar-max", "genetic"])
+@pytest.mark.parametrize(("suggester", "several"), [
+    ({"name": "bayesian", "options": {"n_initial": 6}}, False),
+    ({"name": "bayesian", "options": {"n_initial": 6, "pending": "constant_liar_max"}}, False),
+    ({"name": "genetic", "options": {"population_size": 6}}, False),
+    ({"name": "bayesian", "options": {"n_initial": 6}}, True),
+    ({"name": "genetic", "options": {"population_size": 6}}, True)],
+    ids=["bayesian-kriging-believer", "bayesian-constant-liar-max", "genetic", "bayesian-two-objectives",
+         "genetic-two-objectives"])
 def test_simultaneous_asks_of_a_model_based_study_get_distinct_points(
-        serve: StartServer, database_url: str, http: requests.Session, suggester: dict[str, Any]) -> None:
+        serve: StartServer, database_url: str, http: requests.Session, suggester: dict[str, Any],
+        several: bool) -> None:
     server = serve(database_url, workers=2, env={"SUGGEST_MAX_MODEL_FITS": "2"})
     base = f"{server.base_url}/v1/studies/model"
-    body = {"name": "model", "space": SPACE, "objective": {"name": "loss", "goal": "minimize"}, "seed": 5,
-            "suggester": suggester}
+    body = {"name": "model", "space": SPACE, "seed": 5, "suggester": suggester,
+            **(OBJECTIVES if several else {"objective": {"name": "loss", "goal": "minimize"}})}
     expect(call(http, "POST", f"{server.base_url}/v1/studies", json_body=body), 201)
     for trial in expect(call(http, "POST", f"{base}/ask", json_body={"count": 12}), 201)["trials"]:
         expect(call(http, "POST", f"{base}/tell", json_body={"number": trial["number"],
-                                                               "value": loss(trial["params"])}), 200)
+                                                               **result(trial["params"], several)}), 200)
 
     start = threading.Barrier(WORKERS)
 
