@@ -7,6 +7,9 @@ Children are bred in the unit cube of `suggest_api.space`: tournament selection,
 and BLX-alpha blending of numbers, then Gaussian mutation (numbers) or resampling (categoricals). A child
 equal to any existing trial (running ones and earlier children of the same ask included) is bred again,
 then replaced by an untried point; only a used-up discrete space yields a repeat.
+
+With several objectives or outcome constraints the population is chosen by NSGA-II (or NSGA-III) survival
+instead (`genetic_selection`), and the tournament compares rank, then crowding distance.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from suggest_api.config import Limits
 from suggest_api.domain import Goal, Trial, TrialState
 from suggest_api.errors import InvalidInput, InvalidParams
 from suggest_api.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, Unit, Value
+from suggest_api.suggesters import genetic_selection
 from suggest_api.suggesters.base import SuggestRequest
 from suggest_api.suggesters.grid_points import GridPoints
 from suggest_api.suggesters.sobol import sobol_points
@@ -40,6 +44,8 @@ BREED_ATTEMPTS = 20
 RANDOM_ATTEMPTS = 100
 #: The largest discrete space enumerated to find an untried point; beyond it a repeat is accepted.
 MAX_ENUMERATED = 100_000
+#: The most NSGA-III divisions a study may set: 2,925 reference directions with 4 objectives.
+MAX_REFERENCE_DIVISIONS = 24
 
 
 class GeneticOptions(ma.Schema):
@@ -58,12 +64,26 @@ class GeneticOptions(ma.Schema):
         "description": "Population members drawn at random per parent, the best of whom becomes the parent; "
                        "larger means greedier. At most population_size; default 3 (or population_size "
                        "when that is smaller)."})
+    selection = fields.String(load_default=genetic_selection.NSGA2,
+                              validate=validate.OneOf(genetic_selection.SELECTIONS), metadata={
+        "description": "Survival with several objectives: \"nsga2\" (default) cuts the last front by crowding "
+                       "distance, \"nsga3\" by reference-direction niching (better spread for 3-4 "
+                       "objectives). Ignored with one objective."})
+    reference_divisions = fields.Integer(load_default=None, allow_none=True,
+                                         validate=validate.Range(1, MAX_REFERENCE_DIVISIONS), metadata={
+        "description": "NSGA-III only: divisions of each edge of the simplex of reference directions; null means "
+                       "12, 6 or 4 for 2, 3 or 4 objectives."})
 
     @ma.validates_schema
     def _tournament_fits_population(self, data: Mapping[str, Any], **_: Any) -> None:
         tournament = data.get("tournament_size")
         if tournament is not None and tournament > data.get("population_size", math.inf):
             raise ma.ValidationError("must be at most population_size", "tournament_size")
+
+    @ma.validates_schema
+    def _divisions_need_nsga3(self, data: Mapping[str, Any], **_: Any) -> None:
+        if data.get("reference_divisions") is not None and data.get("selection") != genetic_selection.NSGA3:
+            raise ma.ValidationError('only with selection "nsga3"', "reference_divisions")
 
     @ma.post_load
     def _default_tournament(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -96,12 +116,15 @@ class GeneticSuggester:
     costly = False
 
     def __init__(self, *, population_size: int, mutation_rate: float | None, mutation_scale: float,
-                 crossover_rate: float, tournament_size: int) -> None:
+                 crossover_rate: float, tournament_size: int, selection: str = genetic_selection.NSGA2,
+                 reference_divisions: int | None = None) -> None:
         self.population_size = population_size
         self.mutation_rate = mutation_rate
         self.mutation_scale = mutation_scale
         self.crossover_rate = crossover_rate
         self.tournament_size = tournament_size
+        self.selection = selection
+        self.reference_divisions = reference_divisions
 
     def check(self, space: SearchSpace, limits: Limits) -> None:
         """Any valid space can be evolved."""
@@ -111,10 +134,13 @@ class GeneticSuggester:
         # Stored params are already normalized (the decoder wrote them, or the service validated them), so
         # their JSON compares with a fresh child's as is.
         seen = {_key(t.params) for t in request.history}
-        completed = [t for t in request.history if t.state is TrialState.COMPLETED and t.value is not None
-                     and math.isfinite(t.value)]
         pruned = [t for t in request.history if t.state is TrialState.PRUNED and t.intermediate]
-        population = self._population(space, completed, pruned, request.goal)
+        if genetic_selection.ranked_selection(request):
+            population = self._ranked_population(request, pruned)
+        else:
+            completed = [t for t in request.history if t.state is TrialState.COMPLETED and t.value is not None
+                         and math.isfinite(t.value)]
+            population = self._population(space, completed, pruned, request.goal)
         initial = self._initial_count(request, completed=len(population))
         design = sobol_points(space, request.seed, request.made, initial) if initial else None
         suggestions: list[dict[str, Any]] = []
@@ -154,7 +180,23 @@ class GeneticSuggester:
         are never parents."""
         sign = 1.0 if goal is Goal.MINIMIZE else -1.0
         ranked = sorted(completed, key=lambda t: (sign * (t.value or 0.0), t.number))
-        ranked += sorted(pruned, key=lambda t: (-t.intermediate[-1].step, sign * _best_reported(t, goal), t.number))
+        ranked += _pruned_order(pruned, goal)
+        return self._members(space, ranked)
+
+    def _ranked_population(self, request: SuggestRequest, pruned: Sequence[Trial]) -> list[_Member]:
+        """With several objectives or constraints: the NSGA-II/III survivors among the completed trials, best
+        first; below them, for a single constrained objective, pruned trials as in `_population` (a study
+        with several objectives has no pruner)."""
+        space = request.space
+        usable = [t for t in genetic_selection.candidates(request) if _encodes(space, t)]
+        ranked = genetic_selection.survivors(usable, request, self.population_size, selection=self.selection,
+                                             reference_divisions=self.reference_divisions)
+        if not request.multi_objective:
+            ranked += _pruned_order(pruned, request.goal)
+        return self._members(space, ranked)
+
+    def _members(self, space: SearchSpace, ranked: Sequence[Trial]) -> list[_Member]:
+        """The first `population_size` of `ranked` that the space can encode, as genomes."""
         members: list[_Member] = []
         for trial in ranked:
             try:
@@ -167,7 +209,8 @@ class GeneticSuggester:
         return members
 
     def _tournament(self, population: Sequence[_Member], rng: np.random.Generator) -> _Member:
-        """The best of `tournament_size` members drawn without replacement."""
+        """The best of `tournament_size` members drawn without replacement (by value, or by rank then
+        crowding distance: either way the population is sorted best first)."""
         size = min(self.tournament_size, len(population))
         drawn = rng.choice(len(population), size=size, replace=False)
         return population[int(drawn.min())]  # the population is sorted best first
@@ -285,6 +328,20 @@ def _untried(space: SearchSpace, rng: np.random.Generator, seen: set[str],
         return fallback
     unused = [n for n in range(points.size) if _key(points.point(n)) not in seen]
     return points.point(unused[int(rng.integers(len(unused)))]) if unused else fallback
+
+
+def _encodes(space: SearchSpace, trial: Trial) -> bool:
+    try:
+        space.encode(trial.params)
+    except InvalidParams:
+        return False
+    return True
+
+
+def _pruned_order(pruned: Sequence[Trial], goal: Goal) -> list[Trial]:
+    """Pruned trials as parents below every completed one: those that ran furthest first, then by value."""
+    sign = 1.0 if goal is Goal.MINIMIZE else -1.0
+    return sorted(pruned, key=lambda t: (-t.intermediate[-1].step, sign * _best_reported(t, goal), t.number))
 
 
 def _best_reported(trial: Trial, goal: Goal) -> float:

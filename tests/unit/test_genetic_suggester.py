@@ -230,5 +230,6 @@ def test_bad_options_are_refused_naming_the_field(options: dict[str, Any], field
 def test_defaults_are_filled_and_documented() -> None:
     ref = suggesters.validate("genetic", {})
     assert dict(ref.options) == {"population_size": 10, "mutation_rate": None, "mutation_scale": 0.1,
-                                 "crossover_rate": 0.9, "tournament_size": 3}
+                                 "crossover_rate": 0.9, "tournament_size": 3, "selection": "nsga2",
+                                 "reference_divisions": None}
     assert genetic().needs_history is True
