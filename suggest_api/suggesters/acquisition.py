@@ -39,7 +39,7 @@ _LOG_PI_HALF_HALF = 0.5 * math.log(math.pi / 2.0)
 _TAIL_Z = -1.0 / math.sqrt(np.finfo(np.float64).eps)
 
 
-def _log1mexp(x: Array) -> Array:
+def log1mexp(x: Array) -> Array:
     """log(1 - exp(x)) for x < 0, accurate near 0 and far below it (Maechler 2012)."""
     with np.errstate(divide="ignore"):  # np.where evaluates both branches; each is used where it is exact
         return np.where(x > -math.log(2.0), np.log(-np.expm1(np.minimum(x, -1e-300))), np.log1p(-np.exp(x)))
@@ -58,7 +58,7 @@ def log_h(z: Array) -> Array:
     middle = ~upper & ~tail
     zm = z[middle]
     inner = np.log(special.erfcx(-zm / math.sqrt(2.0)) * -zm) + _LOG_PI_HALF_HALF
-    out[middle] = -0.5 * zm * zm - _LOG_2PI_HALF + _log1mexp(inner)
+    out[middle] = -0.5 * zm * zm - _LOG_2PI_HALF + log1mexp(inner)
     return out
 
 

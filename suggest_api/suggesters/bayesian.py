@@ -25,6 +25,9 @@ Per ask, from the stored history alone (no state between calls, same history and
    params do not repeat an existing trial (or an earlier point of the batch) is suggested; when every
    ranked candidate is taken, a random untaken point, and a repeat only in a used-up discrete space.
 
+A study with several objectives or with outcome constraints gets one GP per objective and per constraint
+metric, each fitted as above, and EHVI / ParEGO / EI times the probability of feasibility: outcome_planner.py.
+
 Past the request's `deadline` the optional work stops: the fit keeps its first L-BFGS-B start (so a late ask
 still gets a model-based point), and the acquisition keeps the sweep's ranking without further local search.
 """
@@ -41,7 +44,6 @@ import marshmallow as ma
 import numpy as np
 import numpy.typing as npt
 from marshmallow import fields, validate
-from scipy.stats import qmc
 
 from suggest_api.config import Limits
 from suggest_api.domain import STALE_REASON, Goal, Trial, TrialState
@@ -55,29 +57,26 @@ from suggest_api.suggesters.acquisition import (
     maximize,
 )
 from suggest_api.suggesters.base import SuggestRequest
-from suggest_api.suggesters.gaussian_process import GaussianProcess, fit_hyperparameters
+from suggest_api.suggesters.model_support import (
+    MAX_PENDING,
+    PERTURBED_CENTRES,
+    STARTS,
+    candidate_points,
+    fantasies,
+    first_untaken,
+    fit_outcome,
+    fresh_point,
+    point_key,
+)
+from suggest_api.suggesters.outcome_planner import OutcomeData, OutcomePlanner, collect_outcomes
 from suggest_api.suggesters.sobol import sobol_points
-from suggest_api.suggesters.warping import CubeGeometry, OutputWarp
+from suggest_api.suggesters.warping import CubeGeometry
 
 Array = npt.NDArray[np.float64]
 
 #: The widest cube a study may ask the GP to model: an ask at 1,000 columns took 1.3 s on a 2-core machine
 #: (at 2,000: 3.5 s), and a GP learns little from a few hundred trials in that many dimensions anyway.
 MAX_MODEL_COLUMNS = 1000
-#: Candidates of the acquisition sweep: Sobol points, plus this many perturbations of each best point.
-_SWEEP = 2048
-_PERTURBED_PER_POINT = 64
-_PERTURBED_CENTRES = 5
-_PERTURBATION_SCALES = (0.005, 0.02, 0.08)
-#: Local searches from the best candidates.
-_STARTS = 8
-#: Running trials beyond this many (the most recent are kept) are not modelled as pending.
-_MAX_PENDING = 128
-#: Hyperparameters are fitted on at most this many of the modelled points (chosen as the history cap
-#: chooses): the fit costs O(n^3) per step, and a hundred points pin length scales down well.
-_FIT_POINTS = 100
-#: Tries at a random point before accepting a repeat, when every ranked candidate is taken.
-_FALLBACK_TRIES = 256
 
 
 class BayesianOptions(ma.Schema):
@@ -96,10 +95,11 @@ class BayesianOptions(ma.Schema):
         "description": "Finished trials the model keeps at most: the best half of this number by value "
                        "plus an even subsample of the rest, so an ask stays fast as the study grows (its "
                        "cost grows with the cube of this number)."})
-
-
-def _key(point: Array) -> bytes:
-    return np.asarray(point, dtype=np.float64).tobytes()
+    # No load_default: a study that never names it keeps the options it had, and gets "auto".
+    multi_objective = fields.String(load_default="auto", validate=validate.OneOf(["auto", "ehvi", "parego"]), metadata={
+        "description": "With several objectives: expected hypervolume improvement (2 or 3 objectives, "
+                       "exact), ParEGO (a random Chebyshev scalarization per point, then `acquisition`), or "
+                       "auto (the default: EHVI up to 3 objectives, ParEGO with 4)."})
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _collect(space: SearchSpace, history: Sequence[Trial], goal: Goal) -> _Data:
         point = _encode_or_none(space, trial)
         if point is None:
             continue
-        taken.add(_key(point))
+        taken.add(point_key(point))
         if trial.state is TrialState.RUNNING:
             pending.append(point)
         elif trial.state is TrialState.COMPLETED and trial.value is not None:
@@ -151,19 +151,8 @@ def _collect(space: SearchSpace, history: Sequence[Trial], goal: Goal) -> _Data:
             failed.append(point)
     d = space.dimension
     return _Data(np.array(observed).reshape(-1, d), np.array(values, dtype=np.float64),
-                 np.array(failed).reshape(-1, d), np.array(pending[-_MAX_PENDING:]).reshape(-1, d),
+                 np.array(failed).reshape(-1, d), np.array(pending[-MAX_PENDING:]).reshape(-1, d),
                  frozenset(taken))
-
-
-def _kept_rows(values: Array, total: int, cap: int) -> npt.NDArray[np.intp]:
-    """Rows (of `total`, the first len(values) of which have values) kept under the history cap: the best
-    cap // 2 by value, then an even subsample, in trial order, of the others."""
-    if total <= cap:
-        return np.arange(total)
-    best = np.argsort(values, kind="stable")[: cap // 2]
-    rest = np.setdiff1d(np.arange(total), best)
-    picks = rest[np.linspace(0, len(rest) - 1, cap - len(best)).round().astype(np.intp)]
-    return np.sort(np.concatenate([best, picks]))
 
 
 class BayesianSuggester:
@@ -173,12 +162,13 @@ class BayesianSuggester:
     costly = True
 
     def __init__(self, *, n_initial: int = 10, acquisition: str = "ei", pending: str = "kriging_believer",
-                 ucb_beta: float = 2.0, max_history: int = 300) -> None:
+                 ucb_beta: float = 2.0, max_history: int = 300, multi_objective: str = "auto") -> None:
         self.n_initial = n_initial
         self.acquisition = acquisition
         self.pending = pending
         self.ucb_beta = ucb_beta
         self.max_history = max_history
+        self.multi_objective = multi_objective
 
     def check(self, space: SearchSpace, limits: Limits) -> None:
         """Refuse a cube too wide to model: every choice of a categorical is a column of the GP's input."""
@@ -191,38 +181,34 @@ class BayesianSuggester:
 
     def suggest(self, request: SuggestRequest) -> list[dict[str, Any]]:
         space = request.space
-        data = _collect(space, request.history, request.goal)
+        data: _Data | OutcomeData
+        if request.multi_objective or request.constraints:
+            data = collect_outcomes(space, request.history, request.objective_list, request.constraints)
+        else:
+            data = _collect(space, request.history, request.goal)
         taken = set(data.taken)
         out: list[dict[str, Any]] = []
-        planner: _Planner | None = None
+        planner: _Planner | OutcomePlanner | None = None
         for j in range(request.count):
-            n_observed = len(data.values)
+            n_observed = len(data.observed)
             initial = request.made + j < self.n_initial and n_observed < self.n_initial
             if initial or n_observed < 2:
                 point = self._initial_point(request, j, taken)
             else:
                 if planner is None:
-                    planner = _Planner(self, request, data)
+                    planner = (OutcomePlanner(self, request, data) if isinstance(data, OutcomeData)
+                               else _Planner(self, request, data))
                 point = planner.next_point(taken)
-            taken.add(_key(point))
+            taken.add(point_key(point))
             out.append(space.decode(point))
         return out
 
     def _initial_point(self, request: SuggestRequest, j: int, taken: set[bytes]) -> Array:
         space = request.space
         point = space.encode(space.decode(sobol_points(space, request.seed, request.made + j, 1)[0]))
-        if _key(point) in taken:
-            point = _fresh_point(space, request.rngs[j], taken, point)
+        if point_key(point) in taken:
+            point = fresh_point(space, request.rngs[j], taken, point)
         return point
-
-
-def _fresh_point(space: SearchSpace, rng: np.random.Generator, taken: set[bytes], default: Array) -> Array:
-    """A uniformly random point no trial has, or `default` when none turns up (a small, used-up space)."""
-    for _ in range(_FALLBACK_TRIES):
-        point = space.encode(space.decode(rng.random(space.dimension)))
-        if _key(point) not in taken:
-            return point
-    return default
 
 
 class _Planner:
@@ -234,42 +220,14 @@ class _Planner:
         self.rng = request.rng
         self.deadline = request.deadline
         self.geometry = CubeGeometry(self.space)
-        points = np.vstack([data.observed, data.failed])
-        order = _kept_rows(data.values, len(points), options.max_history)
-        warp = OutputWarp(data.values)
-        scores = warp(data.values)
-        worst = float(scores.max())
-        targets = np.concatenate([scores, np.full(len(data.failed), worst)])
-        self.best = float(scores.min())
-        self.observed_scores = scores
-        kept_observed = int(np.searchsorted(order, len(data.values)))  # observed rows first, failed after
-        fit_rows = order[_kept_rows(targets[order[:kept_observed]], len(order), _FIT_POINTS)]
-        hyper = fit_hyperparameters(points[fit_rows], targets[fit_rows], deadline=self.deadline)
-        self.model = GaussianProcess(points[order], targets[order], hyper)
+        fitted = fit_outcome(data.observed, data.values, data.failed, cap=options.max_history,
+                             deadline=self.deadline)
+        self.model = fitted.model
+        self.best = float(fitted.scores.min())
+        self.observed_scores = fitted.scores
         self._add_pending(data.pending)
-        best_rows = np.argsort(scores, kind="stable")[:_PERTURBED_CENTRES]
-        self.candidates = self._candidates(data.observed[best_rows])
-
-    def _fantasies(self, points: Array) -> Array:
-        """Fake values for pending points, per the `pending` option."""
-        policy = self.options.pending
-        if policy == "kriging_believer":
-            return self.model.predict(points).mean if len(points) else np.empty(0)
-        scores = self.observed_scores
-        lie = {"constant_liar_min": scores.min(), "constant_liar_mean": scores.mean(),
-               "constant_liar_max": scores.max()}[policy]
-        return np.full(len(points), float(lie))
-
-    def _candidates(self, centres: Array) -> Array:
-        d = self.space.dimension
-        sweep = qmc.Sobol(d=d, scramble=True, seed=self.rng).random(_SWEEP)
-        numeric = self.geometry.numeric_columns
-        around = []
-        for centre in centres:
-            scales = np.resize(np.array(_PERTURBATION_SCALES), _PERTURBED_PER_POINT)[:, None]
-            noise = self.rng.standard_normal((_PERTURBED_PER_POINT, d)) * scales * numeric
-            around.append(centre + noise)
-        return np.vstack([sweep, *around])
+        best_rows = np.argsort(fitted.scores, kind="stable")[:PERTURBED_CENTRES]
+        self.candidates = candidate_points(self.geometry, self.rng, data.observed[best_rows])
 
     def _acquisition(self) -> Acquisition:
         if self.options.acquisition == "ucb":
@@ -280,17 +238,9 @@ class _Planner:
 
     def next_point(self, taken: set[bytes]) -> Array:
         """The best untaken point; then conditions the model on it as a pending point."""
-        ranked, _ = maximize(self._acquisition(), self.geometry, self.candidates, starts=_STARTS,
+        ranked, _ = maximize(self._acquisition(), self.geometry, self.candidates, starts=STARTS,
                              deadline=self.deadline)
-        chosen: Array | None = None
-        for u in ranked:
-            point = self.space.encode(self.space.decode(u))
-            if _key(point) not in taken:
-                chosen = point
-                break
-        if chosen is None:
-            fallback = self.space.encode(self.space.decode(ranked[0]))
-            chosen = _fresh_point(self.space, self.rng, taken, fallback)
+        chosen = first_untaken(self.space, ranked, self.rng, taken)
         self._add_pending(chosen[None, :])
         return chosen
 
@@ -299,6 +249,6 @@ class _Planner:
         observed, or a believed improvement would draw every later point of the batch right next to it."""
         if len(points) == 0:
             return
-        fantasies = self._fantasies(points)
-        self.model = self.model.condition(points, fantasies)
-        self.best = min(self.best, float(fantasies.min()))
+        fake = fantasies(self.model, self.observed_scores, points, self.options.pending)
+        self.model = self.model.condition(points, fake)
+        self.best = min(self.best, float(fake.min()))

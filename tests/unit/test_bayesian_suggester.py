@@ -59,7 +59,8 @@ def bowl(params: Mapping[str, Any]) -> float:
 def test_registered_with_defaults_shown_in_the_api() -> None:
     ref = suggesters.validate("bayesian", {})
     assert ref == PluginRef(name="bayesian", options={
-        "n_initial": 10, "acquisition": "ei", "pending": "kriging_believer", "ucb_beta": 2.0, "max_history": 300})
+        "n_initial": 10, "acquisition": "ei", "pending": "kriging_believer", "ucb_beta": 2.0, "max_history": 300,
+        "multi_objective": "auto"})
     assert isinstance(suggesters.build(ref), BayesianSuggester)
 
 
