@@ -8,6 +8,8 @@
 const PROBLEM_PREFIX = "urn:suggest-api:problem:";
 export const GRID_EXHAUSTED = `${PROBLEM_PREFIX}grid-exhausted`;
 export const IDEMPOTENCY_KEY_REUSED = `${PROBLEM_PREFIX}idempotency-key-reused`;
+/** The 409 of `GET …/best` on a study with several objectives: it has a Pareto front (`study.pareto()`) instead. */
+export const MULTI_OBJECTIVE = `${PROBLEM_PREFIX}multi-objective`;
 /** The 404 of `GET …/best` while the study has no completed trial (the client answers null instead). */
 export const NO_COMPLETED_TRIAL = `${PROBLEM_PREFIX}no-completed-trial`;
 
@@ -53,6 +55,8 @@ export class NotFound extends SuggestError {}
 export class Conflict extends SuggestError {}
 /** 409 with type `urn:suggest-api:problem:grid-exhausted`: every grid point has been handed out. */
 export class GridExhausted extends Conflict {}
+/** 409 with type `urn:suggest-api:problem:multi-objective`: `best()` of a study with several objectives. */
+export class MultiObjectiveStudy extends Conflict {}
 /** 413: the request body is over the service's limit. */
 export class PayloadTooLarge extends SuggestError {}
 /** 422: valid JSON with wrong content; `.errors` maps each wrong field to its problems. */
@@ -72,7 +76,10 @@ const BY_STATUS = new Map([
   [400, BadRequest], [401, Unauthorized], [403, Forbidden], [404, NotFound], [409, Conflict],
   [413, PayloadTooLarge], [422, ValidationError], [429, RateLimited], [503, Unavailable],
 ]);
-const BY_TYPE = new Map([[GRID_EXHAUSTED, GridExhausted], [IDEMPOTENCY_KEY_REUSED, IdempotencyKeyReused]]);
+const BY_TYPE = new Map([
+  [GRID_EXHAUSTED, GridExhausted], [IDEMPOTENCY_KEY_REUSED, IdempotencyKeyReused],
+  [MULTI_OBJECTIVE, MultiObjectiveStudy],
+]);
 
 /**
  * The error for an HTTP error answer.

@@ -4,6 +4,7 @@
  * Dependency-free ES module for Node >= 18 (global `fetch`). Objects returned by the service keep
  * its JSON in `.info` (studies) and `.raw` (trials); trial fields are also exposed in camelCase
  * (`createdAt`, `finishedAt`, `heartbeatAt`, `failReason`, `clientId`, `shouldPrune`, `pruneReason`).
+ * A multi-objective study is created with `objectives`, told `{values}` and read with `pareto()`.
  */
 
 import { NO_COMPLETED_TRIAL, NotFound } from "./errors.js";
@@ -37,6 +38,33 @@ function requireFinite(value, what) {
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new RangeError(`${what} must be a finite number, not ${value}; tell a diverged run as state "failed"`);
   }
+}
+
+/** Every metric of a tell's `values` finite, checked before sending (see requireFinite). */
+function requireFiniteValues(values) {
+  if (values === undefined || values === null) return;
+  if (typeof values !== "object" || Array.isArray(values)) {
+    throw new TypeError("values must be an object of metric name -> number");
+  }
+  for (const [name, value] of Object.entries(values)) requireFinite(value, `values.${name}`);
+}
+
+/** One objective as the service takes it: `{name, goal}`, or the pair `[name, goal]`. */
+function objectiveSpec(objective) {
+  if (Array.isArray(objective)) {
+    if (objective.length !== 2) throw new TypeError("an objective pair must be [name, goal]");
+    return { name: objective[0], goal: objective[1] };
+  }
+  return objective;
+}
+
+/** One constraint as the service takes it: `{name, op, bound}`, or the triple `[name, op, bound]`. */
+function constraintSpec(constraint) {
+  if (Array.isArray(constraint)) {
+    if (constraint.length !== 3) throw new TypeError("a constraint triple must be [name, op, bound]");
+    return { name: constraint[0], op: constraint[1], bound: constraint[2] };
+  }
+  return constraint;
 }
 
 /** Drop undefined members, so the service applies its own defaults. */
@@ -98,7 +126,14 @@ export class Client {
    * @param {object} definition
    * @param {string} definition.name
    * @param {object|object[]} definition.space `{params: [...]}`, or just the params list
-   * @param {"minimize"|"maximize"|{name?: string, goal: "minimize"|"maximize"}} [definition.objective] default "minimize"
+   * @param {"minimize"|"maximize"|{name?: string, goal: "minimize"|"maximize"}} [definition.objective] default
+   *   "minimize"; leave it out when giving `objectives`
+   * @param {({name: string, goal: "minimize"|"maximize"}|[string, string])[]} [definition.objectives] 2 to 4
+   *   objectives: a multi-objective study, told `values` and read through `pareto()`
+   * @param {({name: string, op: "<="|">=", bound: number}|[string, string, number])[]} [definition.constraints]
+   *   metrics a feasible trial must keep within their bounds (told in `values` too)
+   * @param {number[]} [definition.referencePoint] one number per objective, in its own units, for the
+   *   hypervolume (derived from the front when omitted)
    * @param {string|{name: string, options?: object}} [definition.suggester] default the service's ("random")
    * @param {string|{name: string, options?: object}|null} [definition.pruner] stops unpromising trials
    *   early, e.g. "median" or `{name: "successive_halving", options: {min_resource: 1}}`; null or
@@ -108,11 +143,21 @@ export class Client {
    * @param {object} [definition.metadata]
    * @returns {Promise<Study>} with `.created` true when this call created it
    */
-  async createStudy({ name, space, objective = "minimize", suggester, pruner, seed, heartbeatTimeout, metadata }) {
+  async createStudy({
+    name, space, objective, objectives, constraints, referencePoint, suggester, pruner, seed, heartbeatTimeout,
+    metadata,
+  }) {
+    if (objective !== undefined && objectives !== undefined) {
+      throw new TypeError("give `objective` (one) or `objectives` (several), not both");
+    }
+    const single = objective ?? (objectives === undefined ? "minimize" : undefined);
     const body = compact({
       name,
       space: Array.isArray(space) ? { params: space } : space,
-      objective: typeof objective === "string" ? { goal: objective } : objective,
+      objective: typeof single === "string" ? { goal: single } : single,
+      objectives: objectives?.map(objectiveSpec),
+      constraints: constraints?.map(constraintSpec),
+      reference_point: referencePoint,
       suggester: plugin(suggester),
       pruner: plugin(pruner),
       seed,
@@ -192,6 +237,21 @@ export class Study {
     return this.info.name;
   }
 
+  /** @returns {{name: string, goal: "minimize"|"maximize"}[]} every objective (one for a single-objective study) */
+  get objectives() {
+    return this.info.objectives ?? [this.info.objective];
+  }
+
+  /** @returns {{name: string, op: "<="|">=", bound: number}[]} the constraints; empty when there are none */
+  get constraints() {
+    return this.info.constraints ?? [];
+  }
+
+  /** @returns {boolean} true with 2 or more objectives: trials are told `values`, `pareto()` replaces `best()` */
+  get multiObjective() {
+    return this.objectives.length > 1;
+  }
+
   /**
    * Reload `.info` (counts, best trial) from the service.
    *
@@ -221,25 +281,31 @@ export class Study {
 
   /**
    * Finish a trial: give `value` (completed), or `state` "failed" / "pruned" / "completed".
-   * The same tell again is a no-op; a different result for a finished trial throws `Conflict`.
+   * A study with several objectives or with constraints is told `values` instead: every objective
+   * and constraint metric by name, no others. The same tell again is a no-op; a different result
+   * for a finished trial throws `Conflict`.
    *
    * @param {Trial|number} trialOrNumber
    * @param {object} [result]
    * @param {number} [result.value]
+   * @param {Record<string, number>} [result.values] metric name -> number
    * @param {"completed"|"failed"|"pruned"} [result.state]
    * @param {object} [result.metadata] merged into the trial's metadata
    * @returns {Promise<Trial>} the finished trial
    */
-  async tell(trialOrNumber, { value, state, metadata } = {}) {
+  async tell(trialOrNumber, { value, values, state, metadata } = {}) {
+    if (value !== undefined && values !== undefined) throw new TypeError("tell `value` or `values`, not both");
     requireFinite(value, "value");
-    const body = compact({ number: trialNumber(trialOrNumber), value, state, metadata });
+    requireFiniteValues(values);
+    const body = compact({ number: trialNumber(trialOrNumber), value, values, state, metadata });
     const answer = await this.client.transport.request("POST", studyPath(this.name, "/tell"),
       { body, idempotencyKey: true });
     return new Trial(this, answer.body);
   }
 
   /**
-   * The best completed trial, or null while none has completed.
+   * The best completed trial, or null while none has completed. A study with several objectives
+   * has none: it throws `MultiObjectiveStudy` (a `Conflict`); read `pareto()` instead.
    *
    * @returns {Promise<Trial|null>}
    */
@@ -255,6 +321,36 @@ export class Study {
       await this.refresh();
       return this.info.best_trial ? new Trial(this, this.info.best_trial) : null;
     }
+  }
+
+  /**
+   * The Pareto front: the non-dominated feasible completed trials by number (follows `next_cursor`
+   * over all pages), with what the service says of the front: its `size`, `hypervolume` (null with
+   * 4 objectives or an empty front), the `referencePoint` it was measured from, and whether that
+   * point was derived from the front (`referencePointDerived`) rather than given at creation.
+   *
+   * @param {object} [options]
+   * @param {number} [options.pageSize] trials per request (1 … 1000; default the service's)
+   * @returns {Promise<{trials: Trial[], size: number, hypervolume: number|null, referencePoint: number[]|null,
+   *   referencePointDerived: boolean}>}
+   */
+  async pareto({ pageSize } = {}) {
+    const trials = [];
+    let cursor = null;
+    let page;
+    do {
+      ({ body: page } = await this.client.transport.request("GET", studyPath(this.name, "/pareto"),
+        { query: { limit: pageSize, cursor } }));
+      trials.push(...page.trials.map((raw) => new Trial(this, raw)));
+      cursor = page.next_cursor;
+    } while (cursor);
+    return {
+      trials,
+      size: page.size,
+      hypervolume: page.hypervolume ?? null,
+      referencePoint: page.reference_point ?? null,
+      referencePointDerived: page.reference_point_derived === true,
+    };
   }
 
   /**
@@ -285,11 +381,15 @@ export class Study {
    * Enqueue parameter sets (items without `value` and `state`: handed out by the next asks) and/or
    * import finished trials (items with them: warm start).
    *
-   * @param {{params: object, value?: number, state?: string, metadata?: object}[]} items
+   * @param {{params: object, value?: number, values?: Record<string, number>, state?: string,
+   *   metadata?: object}[]} items
    * @returns {Promise<{imported: Trial[], enqueued: number, queueLength: number}>}
    */
   async addTrials(items) {
-    for (const item of items) requireFinite(item?.value, "value");
+    for (const item of items) {
+      requireFinite(item?.value, "value");
+      requireFiniteValues(item?.values);
+    }
     const answer = await this.client.transport.request("POST", studyPath(this.name, "/trials"),
       { body: { trials: items }, idempotencyKey: true });
     const { imported, enqueued, queue_length: queueLength } = answer.body;
@@ -329,8 +429,12 @@ export class Trial {
     this.state = raw.state;
     /** @type {Record<string, any>} only the active parameters */
     this.params = raw.params;
-    /** @type {number|null} */
+    /** @type {number|null} null in a multi-objective study, whose results are in `values` */
     this.value = raw.value;
+    /** @type {Record<string, number>|null} every objective and constraint metric, for a study told `values` */
+    this.values = raw.values ?? null;
+    /** @type {boolean|null} whether a completed trial met the constraints; null when the study has none */
+    this.feasible = raw.feasible ?? null;
     /** @type {{step: number, value: number, prune: boolean|null, reason: string|null}[]} (null: no pruner) */
     this.intermediate = raw.intermediate;
     /** @type {object|null} */
@@ -405,7 +509,8 @@ export class Trial {
   /**
    * Finish this trial (see `Study.tell`).
    *
-   * @param {{value?: number, state?: "completed"|"failed"|"pruned", metadata?: object}} [result]
+   * @param {{value?: number, values?: Record<string, number>, state?: "completed"|"failed"|"pruned",
+   *   metadata?: object}} [result]
    * @returns {Promise<Trial>} this trial, updated
    */
   async tell(result = {}) {

@@ -7,6 +7,10 @@
         objective="minimize", suggester="bayesian")
     with study.trial() as trial:
         trial.value = train(**trial.params)
+
+Several objectives: `create_study(..., objectives=[("accuracy", "maximize"), ("latency_ms", "minimize")])`,
+tell `values={"accuracy": ..., "latency_ms": ...}` (or return that dict from an `optimize` objective),
+and read `study.pareto()`.
 """
 
 from suggest_client import errors
@@ -16,6 +20,7 @@ from suggest_client.errors import (
     ConnectionFailed,
     Forbidden,
     GridExhausted,
+    MultiObjectiveStudy,
     NotFound,
     ProblemError,
     RateLimited,
@@ -25,12 +30,12 @@ from suggest_client.errors import (
     Unavailable,
     ValidationError,
 )
-from suggest_client.study import Study
+from suggest_client.study import ParetoFront, Study
 from suggest_client.trial import PruneDecision, Trial, TrialContext
 from suggest_client.version import __version__ as __version__
 
 __all__ = [
-    "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "NotFound", "ProblemError",
-    "PruneDecision", "RateLimited", "Study", "SuggestError", "Trial", "TrialContext", "TrialPruned", "Unauthorized",
-    "Unavailable", "ValidationError", "errors",
+    "Client", "Conflict", "ConnectionFailed", "Forbidden", "GridExhausted", "MultiObjectiveStudy", "NotFound",
+    "ParetoFront", "ProblemError", "PruneDecision", "RateLimited", "Study", "SuggestError", "Trial", "TrialContext",
+    "TrialPruned", "Unauthorized", "Unavailable", "ValidationError", "errors",
 ]

@@ -5,6 +5,7 @@
     suggest best NAME                    # its best trial as JSON
     suggest trials NAME --format csv     # every trial; --state, --output FILE
     suggest trials NAME --format table   # one line per trial; a pruned one says where it stopped and why
+    suggest pareto NAME                  # a multi-objective study's Pareto front; --format csv, json
     suggest delete NAME --yes
 
 The service is $SUGGEST_URL (or --url), the token $SUGGEST_TOKEN (or --token).
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 from suggest_client.client import Client
 from suggest_client.errors import SuggestError
+from suggest_client.study import ParetoFront, Study
 from suggest_client.trial import Trial
 
 TRIAL_COLUMNS = ("number", "state", "value", "created_at", "finished_at", "fail_reason", "stopped_step",
@@ -68,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     trials.add_argument("--output", "-o", help="write to this file instead of standard output")
     trials.set_defaults(run=_trials)
 
+    pareto = commands.add_parser("pareto", help="list a multi-objective study's Pareto front as a table, CSV or JSON")
+    pareto.add_argument("name")
+    pareto.add_argument("--format", choices=["csv", "json", "table"], default="table",
+                        help="table (default, to read), csv, or json (as the service answers)")
+    pareto.add_argument("--output", "-o", help="write to this file instead of standard output")
+    pareto.set_defaults(run=_pareto)
+
     delete = commands.add_parser("delete", help="delete a study and all its trials")
     delete.add_argument("name")
     delete.add_argument("--yes", action="store_true", help="required: deleting cannot be undone")
@@ -85,11 +94,19 @@ def _studies(client: Client, args: argparse.Namespace) -> int:
         info = study.info
         counts = info["trial_counts"]
         best = info.get("best_trial")
-        rows.append((study.name, info["suggester"]["name"], study.goal, str(counts["total"]),
-                     str(counts["completed"]), str(counts["running"]),
-                     "-" if best is None else f"{best['value']:.6g} (#{best['number']})"))
+        goals = ",".join(o["goal"] for o in study.objectives)
+        rows.append((study.name, info["suggester"]["name"], goals, str(counts["total"]),
+                     str(counts["completed"]), str(counts["running"]), _best_cell(info, best)))
     _print_table(rows)
     return 0
+
+
+def _best_cell(info: dict[str, Any], best: dict[str, Any] | None) -> str:
+    """The best trial's value, or for a multi-objective study the size of its Pareto front."""
+    front = info.get("pareto")
+    if isinstance(front, dict):
+        return f"front of {front.get('size', 0)}"
+    return "-" if best is None else f"{best['value']:.6g} (#{best['number']})"
 
 
 def _show(client: Client, args: argparse.Namespace) -> int:
@@ -115,9 +132,29 @@ def _trials(client: Client, args: argparse.Namespace) -> int:
             json.dump([trial_json(t) for t in trials], out, indent=2, ensure_ascii=False)
             out.write("\n")
         elif args.format == "table":
-            write_table(trials, out)
+            write_table(trials, out, value_columns(study))
         else:
-            write_csv(trials, [p["name"] for p in study.info["space"]["params"]], out)
+            write_csv(trials, [p["name"] for p in study.info["space"]["params"]], out, value_columns(study),
+                      feasible=bool(study.constraints))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _pareto(client: Client, args: argparse.Namespace) -> int:
+    study = client.study(args.name)
+    front = study.pareto()
+    out: IO[str] = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.format == "json":
+            json.dump(pareto_json(front), out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        elif args.format == "table":
+            write_pareto_table(study, front, out)
+        else:
+            write_csv(front, [p["name"] for p in study.info["space"]["params"]], out, value_columns(study),
+                      feasible=bool(study.constraints))
     finally:
         if out is not sys.stdout:
             out.close()
@@ -133,25 +170,42 @@ def _delete(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def value_columns(study: Study) -> list[str]:
+    """The metrics a study's trials are told as `values` (objectives, then constraints); none for a
+    study with one objective and no constraints, whose trials have just `value`."""
+    return study.metric_names if study.multi_objective or study.constraints else []
+
+
 def trial_json(trial: Trial) -> dict[str, Any]:
     """A trial as the service answers it (timestamps back to RFC 3339 text)."""
     return {"number": trial.number, "state": trial.state, "params": trial.params, "value": trial.value,
-            "intermediate": trial.intermediate, "metadata": trial.metadata,
+            "values": trial.values, "feasible": trial.feasible, "intermediate": trial.intermediate,
+            "metadata": trial.metadata,
             "created_at": _iso(trial.created_at), "finished_at": _iso(trial.finished_at),
             "fail_reason": trial.fail_reason, "client_id": trial.client_id}
 
 
-def write_csv(trials: Sequence[Trial], param_names: Sequence[str], out: IO[str]) -> None:
-    """One row per trial: the fixed columns, `param.<name>` per parameter (empty when inactive),
-    `metadata.<key>` per metadata key seen, in the order first seen."""
+def pareto_json(front: ParetoFront) -> dict[str, Any]:
+    """The front as the service answers it, every page in one."""
+    return {"trials": [trial_json(t) for t in front], "size": front.size, "hypervolume": front.hypervolume,
+            "reference_point": front.reference_point, "reference_point_derived": front.reference_point_derived}
+
+
+def write_csv(trials: Sequence[Trial], param_names: Sequence[str], out: IO[str],
+              metrics: Sequence[str] = (), *, feasible: bool = False) -> None:
+    """One row per trial: the fixed columns, then (for a study told `values`) `feasible` when it has
+    constraints and `value.<metric>` per objective and constraint metric, `param.<name>` per parameter
+    (empty when inactive), `metadata.<key>` per metadata key seen, in the order first seen."""
     metadata_keys: list[str] = []
     for trial in trials:
         metadata_keys += [key for key in trial.metadata if key not in metadata_keys]
     writer = csv.writer(out)
-    writer.writerow([*TRIAL_COLUMNS, *(f"param.{n}" for n in param_names), *(f"metadata.{k}" for k in metadata_keys)])
+    writer.writerow([*TRIAL_COLUMNS, *(["feasible"] if feasible else []), *(f"value.{m}" for m in metrics),
+                     *(f"param.{n}" for n in param_names), *(f"metadata.{k}" for k in metadata_keys)])
     for trial in trials:
         fixed = {**trial_json(trial), **pruned_fields(trial)}
-        writer.writerow([*(_cell(fixed[c]) for c in TRIAL_COLUMNS),
+        writer.writerow([*(_cell(fixed[c]) for c in TRIAL_COLUMNS), *([_cell(trial.feasible)] if feasible else []),
+                         *(_cell((trial.values or {}).get(m)) for m in metrics),
                          *(_cell(trial.params.get(n)) for n in param_names),
                          *(_cell(trial.metadata.get(k)) for k in metadata_keys)])
 
@@ -166,13 +220,56 @@ def pruned_fields(trial: Trial) -> dict[str, Any]:
     return {"stopped_step": trial.last_step, "prune_reason": trial.prune_reason}
 
 
-def write_table(trials: Sequence[Trial], out: IO[str]) -> None:
-    """One line per trial to read in a terminal: a pruned trial says where it stopped and why."""
-    rows = [("NUMBER", "STATE", "VALUE", "STEPS", "NOTE")]
+def write_table(trials: Sequence[Trial], out: IO[str], metrics: Sequence[str] = ()) -> None:
+    """One line per trial to read in a terminal: a pruned trial says where it stopped and why.
+
+    With `metrics` (a study told `values`), a column per metric replaces VALUE, then FEASIBLE."""
+    header = ("NUMBER", "STATE", *(metrics or ["VALUE"]), *(["FEASIBLE"] if metrics else []), "STEPS", "NOTE")
+    rows: list[tuple[str, ...]] = [header]
     for trial in trials:
-        rows.append((str(trial.number), trial.state, "-" if trial.value is None else f"{trial.value:.6g}",
-                     str(len(trial.intermediate)), _note(trial)))
+        if metrics:
+            results = (*(_number((trial.values or {}).get(m)) for m in metrics), _yes_no(trial.feasible))
+        else:
+            results = (_number(trial.value),)
+        rows.append((str(trial.number), trial.state, *results, str(len(trial.intermediate)), _note(trial)))
     _print_table(rows, out)
+
+
+def write_pareto_table(study: Study, front: ParetoFront, out: IO[str]) -> None:
+    """The front, one line per trial with each objective (its goal in the header) and the params,
+    then a line with its size and hypervolume."""
+    objectives = study.objectives
+    header = ("NUMBER", *(f"{o['name']} ({o['goal'][:3]})" for o in objectives), "PARAMS")
+    rows: list[tuple[str, ...]] = [header]
+    for trial in front:
+        params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        rows.append((str(trial.number), *(_number((trial.values or {}).get(o["name"])) for o in objectives), params))
+    if len(rows) > 1:
+        _print_table(rows, out)
+    print(pareto_line(front), file=out)
+
+
+def pareto_line(front: ParetoFront) -> str:
+    """E.g. "Pareto front: 4 trials, hypervolume 0.8125 (reference point [0, 1e+06], derived)"."""
+    if front.size == 0:
+        return "Pareto front: no completed feasible trial yet"
+    volume = "hypervolume -" if front.hypervolume is None else f"hypervolume {front.hypervolume:.6g}"
+    point = "" if front.reference_point is None else \
+        f" (reference point [{', '.join(f'{x:.6g}' for x in front.reference_point)}]" \
+        f"{', derived' if front.reference_point_derived else ''})"
+    return f"Pareto front: {front.size} trial{'s' if front.size != 1 else ''}, {volume}{point}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "-" if flag is None else ("yes" if flag else "no")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _note(trial: Trial) -> str:

@@ -17,6 +17,10 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 GOALS = ("minimize", "maximize")
 
 Plugin = Union[str, Mapping[str, Any]]
+#: One objective of a multi-objective study: `{"name": ..., "goal": ...}` or `(name, goal)`.
+ObjectiveSpec = Union[Mapping[str, Any], tuple[str, str]]
+#: One constraint: `{"name": ..., "op": "<=" | ">=", "bound": ...}` or `(name, op, bound)`.
+ConstraintSpec = Union[Mapping[str, Any], tuple[str, str, float]]
 
 
 class Client:
@@ -50,18 +54,35 @@ class Client:
         self.transport.close()
 
     def create_study(self, name: str, space: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                     objective: str | Mapping[str, Any] = "minimize", suggester: Plugin = "random",
+                     objective: str | Mapping[str, Any] | None = None, suggester: Plugin = "random",
                      seed: int | None = None, *, heartbeat_timeout: float | None = None,
-                     pruner: Plugin | None = None, metadata: Mapping[str, Any] | None = None) -> Study:
+                     pruner: Plugin | None = None, metadata: Mapping[str, Any] | None = None,
+                     objectives: Sequence[ObjectiveSpec] | None = None,
+                     constraints: Sequence[ConstraintSpec] | None = None,
+                     reference_point: Sequence[float] | None = None) -> Study:
         """Create a study, or get it back if one with this name and the same definition exists.
 
         Every worker may call this at start-up. A study of that name with another definition
         raises Conflict naming the fields that differ. `space` is `{"params": [...]}` or the list
-        of params; `objective` a goal ("minimize", "maximize") or `{"name": ..., "goal": ...}`;
+        of params; `objective` a goal ("minimize", the default, or "maximize") or `{"name": ..., "goal": ...}`;
         `suggester` and `pruner` a name or `{"name": ..., "options": {...}}`.
+
+        A multi-objective study gives `objectives` instead of `objective`: 2 to 4 `{"name", "goal"}`
+        or `(name, goal)`, optionally with a `reference_point` (one number per objective, in its own
+        units) for the hypervolume. `constraints` (`{"name", "op": "<=" | ">=", "bound"}` or
+        `(name, op, bound)`) make trials that break them infeasible, with one objective or several.
         """
-        body: dict[str, Any] = {"name": name, "space": _space(space), "objective": _objective(objective),
-                                "suggester": _plugin(suggester)}
+        if objectives is not None and objective is not None:
+            raise ValueError("give `objective` (one) or `objectives` (several), not both")
+        body: dict[str, Any] = {"name": name, "space": _space(space), "suggester": _plugin(suggester)}
+        if objectives is not None:
+            body["objectives"] = [_named_objective(item) for item in objectives]
+        else:
+            body["objective"] = _objective("minimize" if objective is None else objective)
+        if constraints is not None:
+            body["constraints"] = [_constraint(item) for item in constraints]
+        if reference_point is not None:
+            body["reference_point"] = [float(number) for number in reference_point]
         if seed is not None:
             body["seed"] = seed
         if heartbeat_timeout is not None:
@@ -103,6 +124,23 @@ def _objective(objective: str | Mapping[str, Any]) -> dict[str, Any]:
                              f"not {objective!r}")
         return {"goal": objective}
     return dict(objective)
+
+
+def _named_objective(objective: ObjectiveSpec) -> dict[str, Any]:
+    if isinstance(objective, Mapping):
+        return dict(objective)
+    if isinstance(objective, (tuple, list)) and len(objective) == 2:
+        return {"name": objective[0], "goal": objective[1]}
+    raise ValueError(f"each of `objectives` must be {{'name': ..., 'goal': ...}} or (name, goal), not {objective!r}")
+
+
+def _constraint(constraint: ConstraintSpec) -> dict[str, Any]:
+    if isinstance(constraint, Mapping):
+        return dict(constraint)
+    if isinstance(constraint, (tuple, list)) and len(constraint) == 3:
+        return {"name": constraint[0], "op": constraint[1], "bound": constraint[2]}
+    raise ValueError(f"each of `constraints` must be {{'name': ..., 'op': ..., 'bound': ...}} or "
+                     f"(name, op, bound), not {constraint!r}")
 
 
 def _plugin(plugin: Plugin) -> dict[str, Any]:

@@ -77,6 +77,10 @@ class GridExhausted(Conflict):
         return value if isinstance(value, int) else None
 
 
+class MultiObjectiveStudy(Conflict):
+    """409: the study has several objectives, so it has no single best trial; read `study.pareto()` instead."""
+
+
 class PayloadTooLarge(ProblemError):
     """413: the request body is over the service's limit."""
 
@@ -104,6 +108,7 @@ class ServerError(ProblemError):
 _BY_TYPE: dict[str, type[ProblemError]] = {
     PROBLEM_PREFIX + "grid-exhausted": GridExhausted,
     PROBLEM_PREFIX + "idempotency-key-reused": IdempotencyKeyReused,
+    PROBLEM_PREFIX + "multi-objective": MultiObjectiveStudy,
 }
 _BY_STATUS: dict[int, type[ProblemError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,

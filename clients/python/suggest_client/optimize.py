@@ -20,10 +20,10 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from suggest_client.errors import GridExhausted, SuggestError
 from suggest_client.trial import StudyLike, Trial, TrialContext
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("suggest_client")
 
-Objective = Callable[[Trial], float]
+#: What an objective answers: a number, or every metric by name for a study told `values`
+#: (several objectives, or constraints).
+Result = Union[float, Mapping[str, float]]
+Objective = Callable[[Trial], Result]
 INTERRUPTED = "interrupted (Ctrl-C) before it finished"
 CHILD_EXIT_WAIT_S = 30.0
 INTERRUPT_GRACE_S = 10.0
@@ -117,7 +120,11 @@ def _work(study: StudyLike, objective: Objective, shared: _Shared, catch: tuple[
                 with context as trial:
                     if shared.stop.is_set():
                         raise _Interrupted(INTERRUPTED)
-                    trial.value = _finite(trial, objective(trial))
+                    result = _result(trial, objective(trial))
+                    if isinstance(result, dict):
+                        trial.values = result
+                    else:
+                        trial.value = result
             except GridExhausted:
                 if context.trial is not None:
                     raise
@@ -305,11 +312,25 @@ def _signal(pid: int) -> None:
         pass
 
 
-def _finite(trial: Trial, value: Any) -> float:
+def _result(trial: Trial, answer: Any) -> float | dict[str, float]:
+    """The objective's answer checked: a finite number, or a mapping of metric names to finite numbers."""
+    if isinstance(answer, Mapping):
+        if not answer:
+            raise ValueError(f"the objective returned an empty dict for trial {trial.number}; return every "
+                             "objective's (and constraint's) metric by name")
+        return {str(name): _finite(trial, value, f"[{name!r}]") for name, value in answer.items()}
+    if isinstance(answer, (tuple, list)):
+        raise TypeError(f"the objective returned a {type(answer).__name__} for trial {trial.number}; return a "
+                        "dict of metrics by name for a study with several objectives")
+    return _finite(trial, answer)
+
+
+def _finite(trial: Trial, value: Any, where: str = "") -> float:
     """The objective's answer as a float; anything else fails the trial with a message saying why."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's floats are Real too
-        raise TypeError(f"the objective must return a number for trial {trial.number}, not {type(value).__name__}")
+        raise TypeError(f"the objective must return a number{where and ' at ' + where} for trial {trial.number}, "
+                        f"not {type(value).__name__}")
     if not math.isfinite(value):
-        raise ValueError(f"the objective returned {value!r} for trial {trial.number}; return a finite number, "
-                         "or raise to fail the trial")
+        raise ValueError(f"the objective returned {value!r}{where and ' at ' + where} for trial {trial.number}; "
+                         "return a finite number, or raise to fail the trial")
     return float(value)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from suggest_client.errors import NotFound
 from suggest_client.optimize import Objective, optimize
-from suggest_client.paging import every_page
+from suggest_client.paging import every_page, pages
 from suggest_client.transport import Transport
 from suggest_client.trial import PruneDecision
 
@@ -37,9 +37,30 @@ class Study:
 
     @property
     def goal(self) -> str:
-        """"minimize" or "maximize"."""
+        """"minimize" or "maximize" (of the first objective, in a multi-objective study)."""
         goal: str = self.info["objective"]["goal"]
         return goal
+
+    @property
+    def objectives(self) -> list[dict[str, Any]]:
+        """Every objective, `{"name", "goal"}`, in the study's order (one for a single-objective study)."""
+        objectives = self.info.get("objectives") or [self.info["objective"]]
+        return [dict(objective) for objective in objectives]
+
+    @property
+    def constraints(self) -> list[dict[str, Any]]:
+        """The constraints, `{"name", "op", "bound"}`; empty when the study has none."""
+        return [dict(constraint) for constraint in self.info.get("constraints") or []]
+
+    @property
+    def multi_objective(self) -> bool:
+        """True with 2 or more objectives: trials are told `values`, and `pareto()` replaces `best()`."""
+        return len(self.objectives) > 1
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The names a tell's `values` must hold: the objectives', then the constraints'."""
+        return [item["name"] for item in [*self.objectives, *self.constraints]]
 
     @property
     def heartbeat_timeout(self) -> float:
@@ -62,17 +83,25 @@ class Study:
         answer = self._transport.request("POST", self._path + "/ask", json=body, idempotent_post=True)
         return [Trial.from_json(item, self) for item in answer["trials"]]
 
-    def tell(self, trial: TrialRef, value: float | None = None, *, state: str | None = None,
-             metadata: Mapping[str, Any] | None = None) -> Trial:
+    def tell(self, trial: TrialRef, value: float | None = None, *, values: Mapping[str, float] | None = None,
+             state: str | None = None, metadata: Mapping[str, Any] | None = None) -> Trial:
         """Finish a trial: a value (completed), or `state="failed"` / `"pruned"`.
 
-        Telling the same result again is harmless; a different one raises Conflict. A Trial's own
-        `metadata` is sent unless `metadata` is given.
+        A study with several objectives or with constraints is told `values` instead: every
+        objective and constraint metric by name (`metric_names`), no others. Telling the same result
+        again is harmless; a different one raises Conflict. A Trial's own `metadata` is sent unless
+        `metadata` is given.
         """
         number = trial.number if isinstance(trial, Trial) else trial
+        if value is not None and values is not None:
+            raise ValueError(f"trial {number}: tell `value` or `values`, not both")
         if value is not None and not math.isfinite(value):
             raise ValueError(f"trial {number}: value {value!r} is not finite; tell state='failed' for a "
                              "run that diverged")
+        for metric, reading in (values or {}).items():
+            if not math.isfinite(reading):
+                raise ValueError(f"trial {number}: values[{metric!r}] = {reading!r} is not finite; tell "
+                                 "state='failed' for a run that diverged")
         if state is not None and state not in FINISHED_STATES:
             raise ValueError(f"state must be one of {', '.join(FINISHED_STATES)}, not {state!r}")
         if metadata is None and isinstance(trial, Trial) and trial.metadata:
@@ -80,6 +109,8 @@ class Study:
         body: dict[str, Any] = {"number": number}
         if value is not None:
             body["value"] = float(value)
+        if values is not None:
+            body["values"] = {str(metric): float(metric_value) for metric, metric_value in values.items()}
         if state is not None:
             body["state"] = state
         if metadata:
@@ -106,13 +137,32 @@ class Study:
         self._transport.request("POST", f"{self._path}/trials/{number}/heartbeat")
 
     def best(self) -> Trial | None:
-        """The best completed trial, or None while no trial has completed."""
+        """The best completed trial, or None while no trial has completed.
+
+        A multi-objective study has no single best: it raises MultiObjectiveStudy (a Conflict) with
+        the service's detail; read `pareto()` instead.
+        """
         try:
             return Trial.from_json(self._transport.request("GET", self._path + "/best"), self)
         except NotFound as error:
             if error.type == NO_COMPLETED_TRIAL:
                 return None
             raise
+
+    def pareto(self) -> ParetoFront:
+        """The Pareto front: the non-dominated feasible completed trials by number (every page followed),
+        with the front's `size`, `hypervolume` and `reference_point` (see ParetoFront)."""
+        trials: list[Trial] = []
+        last: dict[str, Any] = {}
+        for page in pages(self._transport, self._path + "/pareto"):
+            trials += [Trial.from_json(item, self) for item in page["trials"]]
+            last = page
+        reference = last.get("reference_point")
+        hypervolume = last.get("hypervolume")
+        return ParetoFront(trials, size=int(last.get("size", len(trials))),
+                           hypervolume=None if hypervolume is None else float(hypervolume),
+                           reference_point=None if reference is None else [float(x) for x in reference],
+                           reference_point_derived=bool(last.get("reference_point_derived", False)))
 
     def trials(self, state: str | None = None) -> list[Trial]:
         """Every trial by number (following the pages), optionally only those in `state`."""
@@ -129,7 +179,7 @@ class Study:
         return length
 
     def add_trials(self, trials: Sequence[Mapping[str, Any]]) -> list[Trial]:
-        """Import finished trials (`{"params", "value" or "state", "metadata"?}`), e.g. a warm start."""
+        """Import finished trials (`{"params", "value", "values" or "state", "metadata"?}`), e.g. a warm start."""
         answer = self._transport.request("POST", self._path + "/trials", idempotent_post=True,
                                          json={"trials": [dict(t) for t in trials]})
         return [Trial.from_json(item, self) for item in answer["imported"]]
@@ -145,8 +195,9 @@ class Study:
                  catch: tuple[type[BaseException], ...] = (Exception,), client_id: str | None = None) -> list[Trial]:
         """Run the ask → objective → tell loop for `n_trials` trials on `n_workers` workers.
 
-        `objective(trial)` returns the value; raising TrialPruned prunes the trial; an exception of a
-        type in `catch` fails it and the loop goes on, any other fails it and stops the loop. Workers
+        `objective(trial)` returns the value (for a study with several objectives or with constraints:
+        a dict of every metric by name, told as `values`); raising TrialPruned prunes the trial; an
+        exception of a type in `catch` fails it and the loop goes on, any other fails it and stops the loop. Workers
         are threads, or processes with `processes=True` (the objective must then be picklable).
         Ctrl-C stops every worker, tells their running trials failed, and raises KeyboardInterrupt.
         A grid study that runs out of points ends the loop early. Returns the trials it finished.
@@ -162,6 +213,26 @@ class Study:
     @property
     def transport(self) -> Transport:
         return self._transport
+
+
+class ParetoFront(list[Trial]):
+    """A study's Pareto front: a list of its trials, with what the service says of the front as a whole.
+
+    `size` is the number of trials on the front; `hypervolume` the volume it dominates up to
+    `reference_point` (None with 4 objectives or an empty front); `reference_point_derived` is True
+    when the study gave no reference point and the service derived one from the front.
+    """
+
+    def __init__(self, trials: Sequence[Trial], *, size: int, hypervolume: float | None,
+                 reference_point: list[float] | None, reference_point_derived: bool) -> None:
+        super().__init__(trials)
+        self.size = size
+        self.hypervolume = hypervolume
+        self.reference_point = reference_point
+        self.reference_point_derived = reference_point_derived
+
+    def __repr__(self) -> str:
+        return f"ParetoFront(size={self.size}, hypervolume={self.hypervolume!r}, trials={[t.number for t in self]})"
 
 
 @dataclass(frozen=True)

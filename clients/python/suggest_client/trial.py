@@ -14,7 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Union
 
-from suggest_client.errors import Conflict, Forbidden, SuggestError, TrialPruned, Unauthorized
+from suggest_client.errors import Conflict, Forbidden, SuggestError, TrialPruned, Unauthorized, ValidationError
 from suggest_client.transport import Transport
 
 log = logging.getLogger("suggest_client")
@@ -34,8 +34,8 @@ class StudyLike(Protocol):
 
     def ask(self, count: int = 1, client_id: str | None = None) -> list[Trial]: ...
 
-    def tell(self, trial: TrialRef, value: float | None = None, *, state: str | None = None,
-             metadata: Mapping[str, Any] | None = None) -> Trial: ...
+    def tell(self, trial: TrialRef, value: float | None = None, *, values: Mapping[str, float] | None = None,
+             state: str | None = None, metadata: Mapping[str, Any] | None = None) -> Trial: ...
 
     def report(self, number: int, step: int, value: float) -> bool: ...
 
@@ -72,12 +72,18 @@ class Trial:
 
     `metadata` is yours to fill while the trial runs (a test metric, a checkpoint path): it is sent
     with the tell and stored with the trial.
+
+    `values` holds every objective and constraint metric by name, for a study with several objectives
+    or with constraints (None otherwise; a multi-objective trial's `value` stays None); `feasible`
+    says whether a completed trial met the constraints (None when the study has none).
     """
 
     number: int
     params: dict[str, Any]
     state: str = "running"
     value: float | None = None
+    values: dict[str, float] | None = None
+    feasible: bool | None = None
     intermediate: list[dict[str, Any]] = field(default_factory=list, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = field(default=None, repr=False)
@@ -98,8 +104,11 @@ class Trial:
         """A trial as the service answers it; a report that said prune sets `should_prune` and `prune_reason`."""
         intermediate = [dict(entry) for entry in data.get("intermediate") or []]
         said_prune = _first_prune(intermediate)
+        values = data.get("values")
+        feasible = data.get("feasible")
         return cls(number=data["number"], params=dict(data["params"]), state=data["state"],
-                   value=data.get("value"), intermediate=intermediate,
+                   value=data.get("value"), values=dict(values) if isinstance(values, Mapping) else None,
+                   feasible=feasible if isinstance(feasible, bool) else None, intermediate=intermediate,
                    metadata=dict(data.get("metadata") or {}), created_at=_time(data.get("created_at")),
                    finished_at=_time(data.get("finished_at")), heartbeat_at=_time(data.get("heartbeat_at")),
                    fail_reason=data.get("fail_reason"), client_id=data.get("client_id"),
@@ -112,7 +121,8 @@ class Trial:
         `should_prune` and `prune_reason` stay: they are the answers this process was given, which the
         service's view only repeats (and an interrupted loop's local "stop" is not in it at all).
         """
-        for name in ("state", "value", "intermediate", "metadata", "finished_at", "heartbeat_at", "fail_reason"):
+        for name in ("state", "value", "values", "feasible", "intermediate", "metadata", "finished_at",
+                     "heartbeat_at", "fail_reason"):
             setattr(self, name, getattr(other, name))
 
     @property
@@ -159,9 +169,11 @@ class Trial:
         """Tell the service this trial is still running, so it is not reaped as stale."""
         self._study().heartbeat(self.number)
 
-    def tell(self, value: float | None = None, *, state: str | None = None) -> Trial:
-        """Finish this trial (see `Study.tell`), sending its `metadata` along."""
-        return self._study().tell(self, value, state=state)
+    def tell(self, value: float | None = None, *, values: Mapping[str, float] | None = None,
+             state: str | None = None) -> Trial:
+        """Finish this trial (see `Study.tell`), sending its `metadata` along: `values` for a study
+        with several objectives or with constraints."""
+        return self._study().tell(self, value, values=values, state=state)
 
     def _study(self) -> StudyLike:
         if self.study is None:
@@ -177,8 +189,10 @@ class TrialContext:
     """`with study.trial() as t:` — ask one trial, keep it alive, tell how it ended.
 
     While the body runs, a background thread sends heartbeats every third of the study's
-    heartbeat timeout. Leaving the block tells the service: `t.value` as completed; `pruned` if the
-    body raised TrialPruned (swallowed); `failed` if it raised anything else (re-raised).
+    heartbeat timeout. Leaving the block tells the service: `t.value` (or, for a study with several
+    objectives or with constraints, `t.values`) as completed; `pruned` if the body raised
+    TrialPruned (swallowed); `failed` if it raised anything else (re-raised). A result the service
+    refuses (ValidationError, e.g. a metric missing from `t.values`) fails the trial and is re-raised.
     """
 
     def __init__(self, study: StudyLike, client_id: str | None = None,
@@ -206,12 +220,21 @@ class TrialContext:
             self._beats.join()
         trial = self.trial
         assert trial is not None
-        if kind is None and trial.value is None:
+        if kind is None and trial.value is None and trial.values is None:
             self._tell(trial, state="failed", why="the block ended without setting the trial's value")
-            raise ValueError(f"trial {trial.number}: set `trial.value` before the with block ends "
-                             "(or raise TrialPruned to prune it)")
+            raise ValueError(f"trial {trial.number}: set `trial.value` (or `trial.values`) before the with "
+                             "block ends (or raise TrialPruned to prune it)")
+        if kind is None and trial.value is not None and trial.values is not None:
+            self._tell(trial, state="failed", why="the block set both the trial's value and its values")
+            raise ValueError(f"trial {trial.number}: set `trial.value` (one objective) or `trial.values` (several "
+                             "objectives, or constraints), not both")
         if kind is None:
-            self._tell(trial, value=trial.value)
+            try:
+                self._tell(trial, value=trial.value, values=trial.values)
+            except ValidationError as refused:
+                # Not stored: fail it now rather than leave it running until the reaper finds it.
+                self._tell(trial, state="failed", why=f"the service refused the result: {refused}")
+                raise
             return False
         if issubclass(kind, TrialPruned):
             self._tell(trial, state="pruned")
@@ -220,13 +243,13 @@ class TrialContext:
         return False
 
     def _tell(self, trial: Trial, value: float | None = None, state: str | None = None,
-              why: str | None = None) -> None:
+              why: str | None = None, values: Mapping[str, float] | None = None) -> None:
         if trial.stopping:
             return  # the interrupted optimize loop has told it failed
         if why is not None:
             trial.metadata.setdefault("error", why[:1000])
         try:
-            self._study.tell(trial, value, state=state)
+            self._study.tell(trial, value, values=values, state=state)
         except Conflict as conflict:
             # Already finished elsewhere: reaped as stale, or failed by an interrupted optimize.
             log.warning("trial %s of %s could not be told: %s", trial.number, self._study.name, conflict)

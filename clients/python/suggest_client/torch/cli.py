@@ -2,6 +2,7 @@
 
     suggest-train                                 # digits, the default space, 20 trials, bayesian, hyperband
     suggest-train --data my.csv --trials 50 --workers 4 --space my_space.json --pruner median
+    suggest-train --objectives val_accuracy,n_params,latency_ms   # a multi-objective study, no pruner
 
 Each trial trains on this machine (CUDA, else Apple MPS, else the CPU; `--device` chooses) and
 reports its validation accuracy after every epoch; the study's pruner (`--pruner`) may stop it
@@ -9,6 +10,10 @@ early, and the trial is then told pruned. A trial that runs to the end is told i
 validation accuracy; the test accuracy is stored as trial metadata only. Ends with a table of the
 best trials and the epochs trained against the epochs asked for. Ctrl-C fails the running trials,
 prints the table so far and exits 130.
+
+With `--objectives` naming more metrics than val_accuracy (n_params, latency_ms, train_seconds),
+the study is multi-objective: each trial is told every metric, nothing is pruned, and the summary is
+the Pareto front.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from tqdm import tqdm
 
 from suggest_client.client import Client
 from suggest_client.errors import Conflict, SuggestError, TrialPruned
-from suggest_client.study import Study
+from suggest_client.study import ParetoFront, Study
+from suggest_client.torch import objectives as metrics
 from suggest_client.torch.data import Splits, load_data, load_digits_splits
 from suggest_client.torch.device import pick_device, threads_per_worker
 from suggest_client.torch.space import DEFAULT_PARAMS, SpaceError, load_space, resolve_params, without_params
@@ -53,12 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    names: list[str] = args.objectives
+    multi = len(names) > 1
+    if multi and args.pruner_given and args.pruner != "none":
+        print(f"suggest-train: --pruner {args.pruner} cannot be used with several objectives ({', '.join(names)}): "
+              "pruners compare one value per epoch, and the service refuses them for a multi-objective study; "
+              "leave --pruner out (or give --pruner none)", file=sys.stderr)
+        return 2
+    choice = "none" if multi else args.pruner
     try:
         space = load_space(args.space)
         fixed = {"epochs": args.epochs} if args.epochs is not None else {}
         if fixed:
             space = without_params(space, fixed)
-        pruner = pruner_spec(args.pruner, max_epochs(space, fixed))
+        pruner = pruner_spec(choice, max_epochs(space, fixed))
         device = pick_device(args.device)
         data = load_data(args.data, label_column=args.label_column, seed=args.seed) if args.data \
             else load_digits_splits(args.seed)
@@ -72,19 +86,24 @@ def _run(args: argparse.Namespace) -> int:
           f"device {device}, {args.workers} worker(s), {torch.get_num_threads()} thread(s) each", flush=True)
     with Client(args.url, args.token) as client:
         try:
-            study = client.create_study(args.study, space, objective=OBJECTIVE, suggester=args.suggester,
-                                        seed=args.seed, pruner=pruner)
+            if multi:
+                study = client.create_study(args.study, space, objectives=metrics.study_objectives(names),
+                                            suggester=args.suggester, seed=args.seed, pruner=pruner)
+            else:
+                study = client.create_study(args.study, space, objective=OBJECTIVE, suggester=args.suggester,
+                                            seed=args.seed, pruner=pruner)
         except Conflict as error:
             print(f"suggest-train: {error}\nA study named {args.study!r} exists with another definition "
-                  "(space, suggester, pruner or seed; --epochs removes epochs from the space): pick another "
-                  "--study.", file=sys.stderr)
+                  "(space, objectives, suggester, pruner or seed; --epochs removes epochs from the space): pick "
+                  "another --study.", file=sys.stderr)
             return 2
         except SuggestError as error:
             print(f"suggest-train: {error}", file=sys.stderr)
             return 1
-        print(f"suggest-train: study {study.name}: suggester {args.suggester}, pruner {describe_pruner(pruner)}",
-              flush=True)
-        runner = Runner(study, data, fixed, device, args.seed, progress=not args.no_progress and sys.stderr.isatty())
+        print(f"suggest-train: study {study.name}: suggester {args.suggester}, pruner {describe_pruner(pruner)}"
+              + (f", objectives {metrics.describe(names)}" if multi else ""), flush=True)
+        runner = Runner(study, data, fixed, device, args.seed, progress=not args.no_progress and sys.stderr.isatty(),
+                        objectives=names)
         interrupted = False
         try:
             finished = study.optimize(runner.objective, args.trials, n_workers=args.workers)
@@ -96,13 +115,17 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         try:
             trials = study.trials()
+            front = study.pareto() if multi else None
         except SuggestError as error:
             print(f"suggest-train: could not read the trials for the summary: {error}", file=sys.stderr)
             return 130 if interrupted else 1
-    print(summary_table(study.name, trials))
+    if front is not None:
+        print(metrics.pareto_table(study.name, front, names, _counts(trials)))
+    else:
+        print(summary_table(study.name, trials))
     print(epochs_line(trials, fixed))
     if args.json_summary:
-        summary = summary_json(study, trials, interrupted, fixed=fixed, pruner=pruner)
+        summary = summary_json(study, trials, interrupted, fixed=fixed, pruner=pruner, front=front, objectives=names)
         Path(args.json_summary).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if interrupted:
         return 130
@@ -116,8 +139,9 @@ class Runner:
     """The objective the study optimizes, with what every trial shares: data, device, progress bars."""
 
     def __init__(self, study: Study, data: Splits, fixed: Mapping[str, Any], device: torch.device, seed: int,
-                 *, progress: bool) -> None:
+                 *, progress: bool, objectives: Sequence[str] = (metrics.ACCURACY,)) -> None:
         self.study = study
+        self.objectives = list(objectives)
         self.data = data
         self.fixed = dict(fixed)
         self.device = device
@@ -127,7 +151,7 @@ class Runner:
         self._free_rows: list[int] = []
         self._rows = 0
 
-    def objective(self, trial: Trial) -> float:
+    def objective(self, trial: Trial) -> float | dict[str, float]:
         params = resolve_params(trial.params, self.fixed)
         seed = self.seed + trial.number
         try:
@@ -146,9 +170,15 @@ class Runner:
             raise
         trial.metadata.update(test_accuracy=result.test_accuracy, seed=seed, device=str(self.device),
                               train_seconds=round(result.seconds, 3))
+        measured = None
+        if len(self.objectives) > 1:
+            x_val = torch.as_tensor(self.data.x_val, device=self.device)
+            measured = metrics.trial_metrics(self.objectives, result, x_val)
+        others = "".join(f", {metrics.COLUMNS[n][0]} {metrics.COLUMNS[n][1].format(v)}"
+                         for n, v in (measured or {}).items() if n != metrics.ACCURACY)
         self._say(f"trial {trial.number} completed: val_acc {result.val_accuracy:.4f}, "
-                  f"test_acc {result.test_accuracy:.4f} ({len(result.history)} epochs, {result.seconds:.1f} s)")
-        return result.val_accuracy
+                  f"test_acc {result.test_accuracy:.4f}{others} ({len(result.history)} epochs, {result.seconds:.1f} s)")
+        return result.val_accuracy if measured is None else measured
 
     @contextmanager
     def _bar(self, trial: Trial, epochs: int | None) -> Iterator[tqdm[Any]]:
@@ -188,7 +218,13 @@ def summary_table(name: str, trials: Sequence[Trial]) -> str:
 
 
 def summary_json(study: Study, trials: Sequence[Trial], interrupted: bool, *, fixed: Mapping[str, Any] | None = None,
-                 pruner: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 pruner: Mapping[str, Any] | None = None, front: ParetoFront | None = None,
+                 objectives: Sequence[str] = (metrics.ACCURACY,)) -> dict[str, Any]:
+    """The counts, pruner and epochs, and the best trials (one objective) or the Pareto front (several)."""
+    if front is not None:
+        return {"study": study.name, "objectives": metrics.study_objectives(objectives), "interrupted": interrupted,
+                "counts": _counts(trials), "pruner": None if pruner is None else dict(pruner),
+                "epochs": epoch_counts(trials, fixed), "pareto": metrics.pareto_json(front)}
     return {
         "study": study.name, "objective": OBJECTIVE, "interrupted": interrupted, "counts": _counts(trials),
         "pruner": None if pruner is None else dict(pruner), "epochs": epoch_counts(trials, fixed),
@@ -307,6 +343,23 @@ def _seed_globals(seed: int, device: torch.device, workers: int) -> None:
     torch.set_num_threads(threads_per_worker(workers))
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given: several objectives default to no pruner, and refuse
+    only a pruner that was asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
+def _objectives(text: str) -> list[str]:
+    try:
+        return metrics.parse_objectives(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _positive(text: str) -> int:
     return _at_least(text, 1)
 
@@ -327,15 +380,22 @@ def _at_least(text: str, low: int) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="suggest-train", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.set_defaults(pruner_given=False)
     service = parser.add_argument_group("service")
     service.add_argument("--url", help="the service (default: $SUGGEST_URL, else http://127.0.0.1:8000)")
     service.add_argument("--token", help="API token (default: $SUGGEST_TOKEN)")
     service.add_argument("--study", default="suggest-train-digits", help="study name (default: %(default)s)")
     service.add_argument("--suggester", default="bayesian",
                          help="random, grid, bayesian or genetic (default: %(default)s)")
-    service.add_argument("--pruner", choices=PRUNER_CHOICES, default=DEFAULT_PRUNER,
+    service.add_argument("--pruner", choices=PRUNER_CHOICES, default=DEFAULT_PRUNER, action=_Given,
                          help="stop unpromising trials early: asha (successive halving), hyperband (up to the "
-                              "most epochs a trial trains), median, or none (default: %(default)s)")
+                              "most epochs a trial trains), median, or none (default: %(default)s; none with "
+                              "several --objectives, which refuse the others)")
+    service.add_argument("--objectives", type=_objectives, default=[metrics.ACCURACY], metavar="METRICS",
+                         help="comma-separated metrics to optimize, val_accuracy among them: val_accuracy "
+                              "(maximized), n_params, latency_ms (mean inference time of a 256-row batch on "
+                              "the training device), train_seconds (minimized); two or more make a "
+                              "multi-objective study (default: val_accuracy)")
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument("--trials", type=_count, default=20, help="trials to run (default: %(default)s)")
     sweep.add_argument("--workers", type=_positive, default=1, help="trials trained at once, in threads (default: 1)")
