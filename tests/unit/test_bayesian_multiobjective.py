@@ -78,8 +78,8 @@ def history_of(space: SearchSpace, n: int, metrics: Metrics, seed: int = 1, cons
     return out
 
 
-def test_the_option_is_validated_and_optional() -> None:
-    assert "multi_objective" not in BayesianOptions().load({})
+def test_the_option_is_validated_and_defaults_to_auto() -> None:
+    assert BayesianOptions().load({})["multi_objective"] == "auto"
     assert BayesianOptions().load({"multi_objective": "parego"})["multi_objective"] == "parego"
     assert BayesianOptions().validate({"multi_objective": "nsga"})
 
