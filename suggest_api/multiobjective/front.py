@@ -14,7 +14,7 @@ import numpy as np
 from suggest_api.domain import Objective, ParetoSummary
 from suggest_api.multiobjective.dominance import pareto_mask
 from suggest_api.multiobjective.hypervolume import derived_reference, hypervolume
-from suggest_api.multiobjective.outcomes import sign
+from suggest_api.multiobjective.outcomes import sign, told_values
 
 #: Hypervolume is computed for fronts of 2 and 3 objectives: in 4 its cost grows fast and its meaning is hard to read.
 MAX_HYPERVOLUME_OBJECTIVES = 3
@@ -27,15 +27,6 @@ class Result:
     number: int
     value: float | None
     values: Mapping[str, float] | None
-
-
-def objective_vector(result: Result, objectives: Sequence[Objective]) -> list[float] | None:
-    """The result's objective values in the objectives' order, in their own units (None: incomplete)."""
-    if len(objectives) == 1 and result.value is not None:
-        return [result.value]
-    if result.values is None or any(o.name not in result.values for o in objectives):
-        return None
-    return [float(result.values[o.name]) for o in objectives]
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,7 @@ def front(results: Sequence[Result], objectives: Sequence[Objective]) -> Front:
     rows: list[list[float]] = []
     signs = [sign(o.goal) for o in objectives]
     for result in results:
-        vector = objective_vector(result, objectives)
+        vector = told_values(result.value, result.values, objectives)
         if vector is not None:
             numbers.append(result.number)
             rows.append([v * s for v, s in zip(vector, signs, strict=True)])

@@ -23,22 +23,22 @@ def sign(goal: Goal) -> float:
 
 
 def metric_values(trial: Trial, objectives: Sequence[Objective]) -> list[float] | None:
-    """The trial's objective values in the objectives' order (their own units); None without a full result.
+    """The trial's objective values in the objectives' order (their own units); None without a full result."""
+    return told_values(trial.value, trial.values, objectives)
 
-    A study with one objective keeps its result in `value`; one with several keeps them in `values`.
+
+def told_values(value: float | None, values: Mapping[str, float] | None, objectives: Sequence[Objective]
+                ) -> list[float] | None:
+    """A result's objective values in the objectives' order; None without a full result.
+
+    A study with one objective keeps its result in `value` (also in `values` when it has constraints); one with
+    several keeps them in `values`.
     """
-    if len(objectives) <= 1:
-        if trial.value is not None:
-            return [trial.value]
-        if trial.values and objectives and objectives[0].name in trial.values:
-            return [trial.values[objectives[0].name]]
+    if len(objectives) == 1 and value is not None:
+        return [value]
+    if values is None or any(o.name not in values for o in objectives):
         return None
-    if trial.values is None:
-        return None
-    try:
-        return [trial.values[o.name] for o in objectives]
-    except KeyError:
-        return None
+    return [float(values[o.name]) for o in objectives]
 
 
 def signed(values: Sequence[float], objectives: Sequence[Objective]) -> list[float]:
