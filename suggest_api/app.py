@@ -10,12 +10,12 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import access, accounts, docs, ops, plugin_docs, problems, studies, trials
+from suggest_api.api import access, accounts, docs, ops, plugin_docs, problems, studies, transfer, trials
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import EXTENSION
 from suggest_api.api.schemas import COMPONENTS, document_rules
 from suggest_api.api.strict_json import BodyRefused, check_charset, loads
-from suggest_api.config import Settings
+from suggest_api.config import IMPORT_PATH, Settings
 from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
 from suggest_api.service.runtime import Runtime
@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = Runtime.start(settings)
 
-    api = Api(app, components={**COMPONENTS, **space_components(settings.limits)})
-    for blueprint in (studies.blp, trials.blp, accounts.blp, ops.blp):
+    api = Api(app, components={**COMPONENTS, **space_components(settings.limits),
+                               transfer.STUDY_DOCUMENT: transfer.document_component()})
+    for blueprint in (studies.blp, trials.blp, transfer.blp, accounts.blp, ops.blp):
         api.register_blueprint(blueprint)
     plugin_docs.register(api.spec, suggesters)
     document_rules(api.spec, settings.limits)
@@ -92,6 +93,9 @@ def _parse_body() -> flask.Response | None:
     request = flask.request
     if request.routing_exception is not None:
         return None  # no such route or method: its 404 or 405 says more than anything about the body
+    if request.method == "POST" and request.path == IMPORT_PATH:
+        limits = flask.current_app.extensions[EXTENSION].settings.limits
+        request.max_content_length = max(limits.max_import_bytes, limits.max_body_bytes)
     if request.method in BODY_METHODS and (request.content_length or request.get_data(cache=True)):
         if not request.is_json:
             return problems.problem(415, "Unsupported Media Type",

@@ -11,6 +11,10 @@ from typing import Any
 DEFAULT_DATABASE_URL = "sqlite:///./suggest.db"
 
 
+#: The one route whose body is a whole study (POST, bounded by Limits.max_import_bytes instead of max_body_bytes).
+IMPORT_PATH = "/v1/studies:import"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """Bounds on what one request may ask for; each breach is a 4xx naming the limit."""
@@ -21,6 +25,10 @@ class Limits:
     max_choices: int = 1000
     max_name_length: int = 256
     max_import: int = 1000
+    #: A whole study imported at once (POST /v1/studies:import, `suggest-api import`): at most this many trials,
+    #: and over HTTP a body of at most this many bytes (that one route's limit instead of max_body_bytes).
+    max_import_trials: int = 100_000
+    max_import_bytes: int = 16 * 1024 * 1024
     #: Largest grid a grid study may define (points are computed, never stored, so this is generous).
     max_grid_size: int = 10**10
     #: The HTTP front's limits on a request's head (suggest_api/server/framing.py): 414, 431 and 431.

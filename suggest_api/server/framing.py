@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import h11
 
+from suggest_api.config import IMPORT_PATH
+
 
 @dataclass(frozen=True)
 class FrameLimits:
@@ -24,6 +26,13 @@ class FrameLimits:
     max_header_bytes: int
     max_headers: int
     max_body_bytes: int
+    #: The one route that takes a whole study at once has a limit of its own.
+    max_import_bytes: int = 0
+
+    def body_limit(self, method: str, path: str) -> int:
+        if method == "POST" and path == IMPORT_PATH:
+            return max(self.max_import_bytes, self.max_body_bytes)
+        return self.max_body_bytes
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class RequestFrame:
         self.body_allowance = 0
         self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self._body_bytes = 0
+        self._body_limit = limits.max_body_bytes
 
     def feed(self, data: bytes) -> Refusal | None:
         """Take the next bytes; a Refusal if the request breaks a limit or HTTP's framing rules."""
@@ -100,8 +110,8 @@ class RequestFrame:
                 self.wants_continue = self._parser.they_are_waiting_for_100_continue
             elif isinstance(event, h11.Data):
                 self._body_bytes += len(event.data)
-                if self._body_bytes > self.limits.max_body_bytes:
-                    return _too_large(self.limits.max_body_bytes)
+                if self._body_bytes > self._body_limit:
+                    return self._too_large()
             elif isinstance(event, h11.EndOfMessage):
                 self.stage = Stage.COMPLETE
                 return None
@@ -120,16 +130,17 @@ class RequestFrame:
         if len(request.headers) > self.limits.max_headers:
             return Refusal(431, f"the request has {len(request.headers)} header fields, over the limit of "
                                 f"{self.limits.max_headers} (SUGGEST_MAX_HEADERS); send fewer", "max_headers")
+        self._body_limit = self.limits.body_limit(self.method, self.path)
         chunked = False
         for name, value in request.headers:
             if name == b"content-length":
-                if int(value) > self.limits.max_body_bytes:
-                    return _too_large(self.limits.max_body_bytes)
+                if int(value) > self._body_limit:
+                    return self._too_large()
                 self.body_allowance = int(value)
             elif name == b"transfer-encoding":
                 chunked = True
         if chunked:
-            self.body_allowance = self.limits.max_body_bytes
+            self.body_allowance = self._body_limit
         return None
 
     def _malformed(self, error: h11.RemoteProtocolError) -> Refusal:
@@ -145,6 +156,10 @@ class RequestFrame:
                             "(SUGGEST_MAX_HEADER_BYTES); send fewer or shorter header fields", "max_header_bytes")
 
 
-def _too_large(limit: int) -> Refusal:
-    return Refusal(413, f"the body is over the limit of {limit} bytes (SUGGEST_MAX_BODY_BYTES); send a smaller "
-                        "one, or split it over several requests", "max_body_bytes")
+    def _too_large(self) -> Refusal:
+        if self._body_limit != self.limits.max_body_bytes:
+            return Refusal(413, f"the study document is over the limit of {self._body_limit} bytes "
+                                "(SUGGEST_MAX_IMPORT_BYTES); import it with `suggest-api import FILE` on the "
+                                "service's machine, or ask the operator to raise the limit", "max_import_bytes")
+        return Refusal(413, f"the body is over the limit of {self._body_limit} bytes (SUGGEST_MAX_BODY_BYTES); send a "
+                            "smaller one, or split it over several requests", "max_body_bytes")

@@ -65,12 +65,13 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.settings: Settings = settings if isinstance(settings, Settings) else Settings.from_env()
         limits = self.settings.limits
         self.frame_limits = FrameLimits(limits.max_url_bytes, limits.max_header_bytes, limits.max_headers,
-                                        limits.max_body_bytes)
+                                        limits.max_body_bytes, limits.max_import_bytes)
         self.arriving: dict[TConn, Arriving] = {}
         self.lingering: dict[TConn, float] = {}
         #: Requests handed to the thread pool and not finished yet (running or queued).
         self.in_threads = 0
-        self.body_budget = self.settings.max_queued_requests * limits.max_body_bytes
+        # Room for every queued request at the body limit, and for one study import at its own.
+        self.body_budget = self.settings.max_queued_requests * limits.max_body_bytes + limits.max_import_bytes
         self.body_reserved = 0
 
     # -- connections arrive -------------------------------------------------------------------------

@@ -84,6 +84,18 @@ def implicit_principal(transactions: Transactions, settings: Settings) -> Princi
                      quotas=quotas_of(team, settings))
 
 
+def team_principal(transactions: Transactions, settings: Settings, team_name: str = DEFAULT_TEAM) -> Principal:
+    """The operator at the command line, acting on one team's studies (`suggest-api export`, `import`): an admin
+    of the team, audited as "cli". The team "default" is made on first use, as SUGGEST_AUTH=off makes it."""
+    if team_name == DEFAULT_TEAM:
+        team = implicit_principal(transactions, settings)
+        return Principal(team_id=team.team_id, team_name=team.team_name, role=Role.ADMIN, key_id=CLI_ACTOR,
+                         quotas=team.quotas)
+    found = transactions.read(lambda session: _team(session, team_name))
+    return Principal(team_id=found.id, team_name=found.name, role=Role.ADMIN, key_id=CLI_ACTOR,
+                     quotas=quotas_of(found, settings))
+
+
 # --- teams (the command line: a service-wide operator) -----------------------------------------
 
 @dataclass(frozen=True, kw_only=True)

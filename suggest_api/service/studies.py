@@ -67,13 +67,19 @@ class Created:
 _PUBLIC_FIELD = {"objective_name": "objective.name", "goal": "objective.goal"}
 
 
-def create_study(session: Session, who: Principal, definition: StudyDefinition, *, limits: Limits,
-                 default_heartbeat_timeout: float, spaces: SpaceCache) -> Created:
-    """Create, or return the existing study when it has the same definition (409 when it differs).
+@dataclass(frozen=True)
+class ValidDefinition:
+    """A definition checked whole: the values to store (by `storage.studies.DEFINITION`'s names, without the
+    optional ones) and the parsed pieces an importer needs."""
 
-    The team's row lock makes a team's creations take turns, so its study quota holds however many
-    replicas create at once.
-    """
+    wanted: dict[str, Any]
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...]
+
+
+def validate_definition(definition: StudyDefinition, limits: Limits) -> ValidDefinition:
+    """Every check a create makes before it looks at the database: InvalidInput naming the field."""
     check_name("name", definition.name, limits)
     objectives = _objectives(definition, limits)
     constraints = _constraints(definition.constraints, objectives, limits)
@@ -98,14 +104,25 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
         "suggester": {"name": suggester.name, "options": dict(suggester.options)},
         "pruner": {"name": pruner.name, "options": dict(pruner.options)} if pruner else None,
     }
+    return ValidDefinition(wanted, space, objectives, constraints)
+
+
+def create_study(session: Session, who: Principal, definition: StudyDefinition, *, limits: Limits,
+                 default_heartbeat_timeout: float, spaces: SpaceCache) -> Created:
+    """Create, or return the existing study when it has the same definition (409 when it differs).
+
+    The team's row lock makes a team's creations take turns, so its study quota holds however many
+    replicas create at once.
+    """
+    valid = validate_definition(definition, limits)
+    wanted, space = valid.wanted, valid.space
     optional = {"seed": definition.seed, "heartbeat_timeout": definition.heartbeat_timeout,
                 "metadata": definition.metadata}
     accounts.lock_team(session, who.team_id)
     existing = studies.stored_definition(session, who.team_id, definition.name)
     if existing is not None:
         study_id, stored = existing
-        stored = stored | {"suggester": _with_defaults(suggesters, stored["suggester"]),
-                           "pruner": _with_defaults(pruners, stored["pruner"]) if stored["pruner"] else None}
+        stored = with_current_defaults(stored)
         given = wanted | {k: v for k, v in optional.items() if v is not None}
         differ = [_PUBLIC_FIELD.get(k, k) for k in sorted(given, key=studies.DEFINITION.__getitem__)
                   if _json_text(stored[k]) != _json_text(given[k])]
@@ -113,11 +130,7 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
             raise Conflict(f"study {definition.name!r} already exists with a different {', '.join(differ)}; "
                            "choose another name, or delete the study first", extra={"differing_fields": differ})
         return Created(studies.read_by_id(session, study_id, spaces), created=False)
-    count = studies.count(session, who.team_id)
-    if count >= who.quotas.max_studies:
-        raise QuotaExceeded(f"team {who.team_name!r} has {count} studies, its quota is {who.quotas.max_studies}; "
-                            "delete studies it no longer needs, or ask the operator to raise the quota",
-                            extra={"quota": "max_studies", "limit": who.quotas.max_studies})
+    check_study_quota(session, who)
     now = database_now(session)
     new = wanted | {
         "seed": definition.seed if definition.seed is not None else secrets.randbelow(MAX_SEED),
@@ -128,6 +141,21 @@ def create_study(session: Session, who: Principal, definition: StudyDefinition, 
     spaces.put(study_id, now, space)  # parsed and validated above: the answer need not parse it again
     accounts.record(session, who.team_id, who.key_id, "study.created", definition.name, now)
     return Created(studies.read_by_id(session, study_id, spaces), created=True)
+
+
+def check_study_quota(session: Session, who: Principal) -> None:
+    """Refuse a new study past the team's quota (the caller holds the team's lock, so creations take turns)."""
+    count = studies.count(session, who.team_id)
+    if count >= who.quotas.max_studies:
+        raise QuotaExceeded(f"team {who.team_name!r} has {count} studies, its quota is {who.quotas.max_studies}; "
+                            "delete studies it no longer needs, or ask the operator to raise the quota",
+                            extra={"quota": "max_studies", "limit": who.quotas.max_studies})
+
+
+def with_current_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored definition with its suggester's and pruner's options completed by today's defaults."""
+    return stored | {"suggester": _with_defaults(suggesters, stored["suggester"]),
+                     "pruner": _with_defaults(pruners, stored["pruner"]) if stored["pruner"] else None}
 
 
 def _with_defaults(registry: Registry[Any], stored: dict[str, Any]) -> dict[str, Any]:

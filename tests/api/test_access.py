@@ -78,6 +78,15 @@ def _in_study(t: Targets, tail: str = "") -> str:
     return f"/v1/studies/{t.study}{tail}"
 
 
+def _document(name: str) -> Json:
+    """A study document with one completed trial, for the import route."""
+    body = study_body(name)
+    study = {"name": name, "space": body["space"], "objective": body["objective"], "suggester": {"name": "random"},
+             "seed": 7, "heartbeat_timeout": 60, "created_at": "2026-01-02T03:04:05+00:00"}
+    trial = {"number": 0, "state": "completed", "params": PARAMS, "value": 0.5, "created_at": "2026-01-02T03:05:00Z"}
+    return {"format": "suggest-api.study", "version": 1, "study": study, "trials": [trial]}
+
+
 ROUTES: dict[tuple[str, str], Route] = {
     ("/v1/studies", "GET"): Route(Role.READ, 200, None, lambda t: ("/v1/studies", None)),
     ("/v1/studies", "POST"): Route(Role.MEMBER, 201, None, lambda t: ("/v1/studies", study_body(t.new_name()))),
@@ -100,6 +109,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("/v1/studies/<name>/best", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/best"), None)),
     ("/v1/studies/<name>/pareto", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/pareto"), None)),
     ("/v1/studies/<name>/audit", "GET"): Route(Role.ADMIN, 200, "study", lambda t: (_in_study(t, "/audit"), None)),
+    ("/v1/studies/<name>/export", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/export"), None)),
+    ("/v1/studies:import", "POST"): Route(Role.MEMBER, 201, None,
+                                          lambda t: ("/v1/studies:import", _document(t.new_name()))),
     ("/v1/team", "GET"): Route(Role.READ, 200, None, lambda t: ("/v1/team", None)),
     ("/v1/keys", "GET"): Route(Role.ADMIN, 200, None, lambda t: ("/v1/keys", None)),
     ("/v1/keys", "POST"): Route(Role.ADMIN, 201, None, lambda t: ("/v1/keys", {"role": "read", "label": "matrix"})),

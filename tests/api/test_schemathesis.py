@@ -83,6 +83,7 @@ POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg:/
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
 BENCH = "bench"
 OTHER = "fuzzed"  # a study name the fuzzer may create, beside "bench"
+IMPORTED = "imported"  # the study a steered import makes
 TRIAL_NUMBERS = range(10)  # "bench" has trials 0..9 after seeding
 VALID_PARAMS: list[dict[str, Any]] = [
     {"lr": 0.01, "batch_size": 32, "optimizer": "sgd", "momentum": 0.9},
@@ -278,6 +279,21 @@ def _steer_trials(body: dict[str, Any]) -> list[dict[str, Any]]:
             for params in VALID_PARAMS]
 
 
+def _steer_import(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A study document's trials must fit its own space and objective, and be numbered in order: beyond the
+    schema. A positive document becomes a valid one (a new study, 201; the same again, 200)."""
+    if not conforms(body, "StudyDocument"):
+        return []
+    study = {"name": IMPORTED, "space": SPACE, "objective": {"name": "loss", "goal": "minimize"},
+             "suggester": {"name": "random", "options": {}}, "seed": 7, "heartbeat_timeout": 60.0,
+             "created_at": "2026-01-02T03:04:05+00:00"}
+    trials = [{"number": 0, "state": "completed", "params": VALID_PARAMS[0], "value": 0.5,
+               "created_at": "2026-01-02T03:05:00+00:00", "intermediate": [{"step": 1, "value": 0.7}]},
+              {"number": 1, "state": "failed", "params": VALID_PARAMS[1], "created_at": "2026-01-02T03:06:00+00:00"}]
+    return [{"format": "suggest-api.study", "version": 1, "study": study, "trials": trials,
+             "queue": [{"params": VALID_PARAMS[2]}]}]
+
+
 # What the generator cannot guess (a valid space, a running trial's number, params inside the space)
 # is swapped in, only for fields whose generated value is already valid as documented: a negative
 # case (its invalid part elsewhere) stays negative, so negative_data_rejection still holds.
@@ -285,6 +301,7 @@ STEERING: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, Any]]]
     ("POST", "/v1/studies"): _steer_study,
     ("POST", "/v1/studies/{name}/tell"): _steer_tell,
     ("POST", "/v1/studies/{name}/trials"): _steer_trials,
+    ("POST", "/v1/studies:import"): _steer_import,
 }
 
 
@@ -292,7 +309,7 @@ STEERING: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, Any]]]
 #: the range, parents that exist), a suggester's (tournament_size <= population_size) and params that fit the
 #: study's space are beyond JSON Schema. A positive body of these is always steered.
 BEYOND_THE_SCHEMA = {"StudyIn": ("POST", "/v1/studies"), "TrialsIn": ("POST", "/v1/studies/{name}/trials"),
-                     "TellIn": ("POST", "/v1/studies/{name}/tell")}
+                     "TellIn": ("POST", "/v1/studies/{name}/tell"), "StudyDocument": ("POST", "/v1/studies:import")}
 
 
 def steer_body(context: Any, body: Any) -> Any:

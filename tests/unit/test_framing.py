@@ -106,3 +106,24 @@ def test_a_busy_refusal_says_when_to_retry() -> None:
     refusal = Refusal(503, "at capacity", "max_queued_requests", retry_after=1)
     assert b"Retry-After: 1\r\n" in refusal.response()
     assert problem(refusal)["title"] == "Service Unavailable"
+
+
+def test_the_study_import_route_has_a_body_limit_of_its_own() -> None:
+    """POST /v1/studies:import takes a whole study (max_import_bytes); every other route keeps max_body_bytes."""
+    limits = FrameLimits(max_url_bytes=100, max_header_bytes=1000, max_headers=10, max_body_bytes=50,
+                         max_import_bytes=200)
+
+    def head(method: str, path: str, length: int) -> bytes:
+        return f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+
+    frame, refusal = fed(head("POST", "/v1/studies:import?name=x", 150), b"x" * 150, limits=limits)
+    assert refusal is None and stage(frame) is Stage.COMPLETE
+    _, refusal = fed(head("POST", "/v1/studies:import", 201), limits=limits)
+    assert refusal is not None and refusal.status == 413 and refusal.reason == "max_import_bytes"
+    assert "SUGGEST_MAX_IMPORT_BYTES" in refusal.detail and "suggest-api import" in refusal.detail
+    for method, path in (("POST", "/v1/studies"), ("PUT", "/v1/studies:import"), ("POST", "/v1/studies:import/x")):
+        _, refusal = fed(head(method, path, 150), limits=limits)
+        assert refusal is not None and refusal.reason == "max_body_bytes", (method, path)
+    chunked = b"POST /v1/studies:import HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    frame, refusal = fed(chunked, b"96\r\n" + b"x" * 150 + b"\r\n0\r\n\r\n", limits=limits)
+    assert refusal is None and stage(frame) is Stage.COMPLETE and frame.body_allowance == 200
