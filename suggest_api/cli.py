@@ -1,4 +1,4 @@
-"""The `suggest-api` command: serve (migrate, then gunicorn), migrate, teams and keys, --version."""
+"""The `suggest-api` command: serve (migrate, then gunicorn), migrate, teams and keys, export and import, --version."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import fields
 from typing import Any
 
 from suggest_api import __version__
+from suggest_api.accounts import DEFAULT_TEAM
 from suggest_api.accounts import QUOTA_NAMES as QUOTA_FLAGS
 from suggest_api.config import Limits, Settings
+from suggest_api.importers import optuna_study
 
 #: Settings with a flag of the same name (docs/operations.md: "Many workers and replicas").
 RELIABILITY_SETTINGS = ("pool_size", "max_overflow", "pool_timeout", "statement_timeout", "lock_timeout",
@@ -43,12 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="bring the database schema to this version's head")
     _database_flag(migrate)
     _account_commands(commands)
+    _transfer_commands(commands)
+    optuna_study.add_parser(commands)
 
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k in _SETTING_NAMES and v is not None}
     settings = Settings.from_env(**overrides)
     if args.command in ("teams", "keys"):
         return _accounts(args, settings)
+    if args.command in ("export", "import"):
+        return _transfer(args, settings)
+    if args.command == "import-optuna":
+        return optuna_study.run(args, settings)
     if args.command == "migrate":
         _migrate(settings)
         print(f"database at {_redacted(settings.database_url)} is at the latest schema")
@@ -133,6 +141,76 @@ def _accounts(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _transfer_commands(commands: Any) -> None:
+    """`export NAME` and `import FILE`: a whole study as one JSON document (docs/integrations.md), straight from
+    and to the database, so neither a key nor the HTTP body limit is needed."""
+    export = commands.add_parser("export", help="print a study as a JSON document (definition, trials, reports)")
+    export.add_argument("name", help="the study")
+    export.add_argument("--output", "-o", help="write to this file instead of standard output")
+    imported = commands.add_parser("import", help="make a study from a document that `export` wrote (idempotent)")
+    imported.add_argument("file", help="the document; - reads standard input")
+    imported.add_argument("--name", help="import under this name instead of the document's own")
+    for parser in (export, imported):
+        parser.add_argument("--team", default=DEFAULT_TEAM,
+                            help=f"the team that owns the study (default {DEFAULT_TEAM})")
+        _database_flag(parser)
+
+
+def _transfer(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from pathlib import Path
+
+    from suggest_api.api.strict_json import BodyRefused, loads
+    from suggest_api.errors import SuggestError
+    from suggest_api.service import transfer
+    from suggest_api.service.accounts import team_principal
+    from suggest_api.service.transactions import Transactions
+    from suggest_api.storage.database import make_engine, make_sessions
+    from suggest_api.storage.migrate import upgrade
+    from suggest_api.storage.studies import SpaceCache
+
+    engine = make_engine(settings.database_url, settings)
+    try:
+        upgrade(engine)
+        transactions = Transactions(make_sessions(engine))
+        who = team_principal(transactions, settings, args.team)
+        if args.command == "export":
+            document = transactions.read(lambda session: transfer.export_study(session, who, args.name))
+            text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as out:
+                    out.write(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        try:
+            document = loads(raw)
+        except BodyRefused as error:
+            print(f"suggest-api: {args.file} is not a study document: {error.detail}", file=sys.stderr)
+            return 1
+        result = transactions.write(lambda session: transfer.import_study(
+            session, who, document, limits=settings.limits, spaces=SpaceCache(), name=args.name))
+        total = result.study.trial_counts.total
+        if result.created:
+            print(f"study {result.study.name!r} imported into team {who.team_name!r} with {total} trials",
+                  file=sys.stderr)
+        else:
+            print(f"study {result.study.name!r} was already in team {who.team_name!r} with the same content; "
+                  "nothing was written", file=sys.stderr)
+        return 0
+    except OSError as error:
+        print(f"suggest-api: {error}", file=sys.stderr)
+        return 1
+    except SuggestError as error:
+        print(f"suggest-api: {error.detail}", file=sys.stderr)
+        for where, problems in (error.errors or {}).items():
+            print(f"  {where}: {'; '.join(str(p) for p in problems)}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
 
 
 def _quotas_text(quotas: Any) -> str:
