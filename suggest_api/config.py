@@ -29,6 +29,9 @@ class Limits:
     #: and over HTTP a body of at most this many bytes (that one route's limit instead of max_body_bytes).
     max_import_trials: int = 100_000
     max_import_bytes: int = 16 * 1024 * 1024
+    #: The most rows (trials, reports, rung entries, queued params) GET /export answers, so that no answer (and
+    #: no worker's memory) grows with a study; `suggest-api export` on the service's machine has no such bound.
+    max_export_rows: int = 250_000
     #: Largest grid a grid study may define (points are computed, never stored, so this is generous).
     max_grid_size: int = 10**10
     #: The HTTP front's limits on a request's head (suggest_api/server/framing.py): 414, 431 and 431.

@@ -152,6 +152,13 @@ class ReportLimit(Conflict):
     title = "Report limit reached"
 
 
+class ExportTooLarge(Conflict):
+    """The study holds more rows than an export over HTTP answers; `extra` carries the count and the limit."""
+
+    slug = "export-too-large"
+    title = "Study too large to export over HTTP"
+
+
 class MultiObjective(Conflict):
     """The study has several objectives, so it has no single best trial: its answer is the Pareto front."""
 

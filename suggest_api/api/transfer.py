@@ -119,12 +119,16 @@ class StudyExport(MethodView):
     @blp.access(Role.READ)
     @blp.doc(operationId="export_study", responses={200: _DOCUMENT_ANSWER})
     @blp.alt_response(404, description="No such study.")
+    @blp.alt_response(409, description="The study holds more rows than SUGGEST_MAX_EXPORT_ROWS "
+                                       "(`urn:suggest-api:problem:export-too-large`, with `rows` and `limit`): "
+                                       "export it with `suggest-api export` instead.")
     def get(self, name: str) -> flask.Response:
         """Export a study: definition, every trial with its reports and rung entries, and its queue
 
         The answer imports as it is (POST /v1/studies:import), here or on another service.
         """
         rt, who = runtime(), principal()
-        document = rt.transactions.read(lambda s: transfer.export_study(s, who, name), budgeted=True)
+        document = rt.transactions.read(
+            lambda s: transfer.export_study(s, who, name, max_rows=rt.settings.limits.max_export_rows), budgeted=True)
         return flask.jsonify(document)
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from suggest_api.accounts import Principal
 from suggest_api.config import Limits
 from suggest_api.domain import Constraint, ConstraintOp, Goal, Objective, Report, Study, Trial, TrialState
-from suggest_api.errors import Conflict, InvalidInput, InvalidSpace, QuotaExceeded
+from suggest_api.errors import Conflict, ExportTooLarge, InvalidInput, InvalidSpace, QuotaExceeded
 from suggest_api.names import check_metadata
 from suggest_api.pruners.base import MAX_REASON
 from suggest_api.service import lookup, studies
@@ -37,6 +37,7 @@ from suggest_api.storage.archive import (
     StoredReport,
     StoredRung,
     read_archive,
+    row_count,
     write_archive,
 )
 from suggest_api.storage.database import database_now
@@ -49,9 +50,15 @@ class Imported:
     created: bool  # False: the team had this very study already, and nothing was written
 
 
-def export_study(session: Session, who: Principal, name: str) -> dict[str, Any]:
-    """The study as a document: definition, every trial with its reports and rung entries, and the queue."""
+def export_study(session: Session, who: Principal, name: str, *, max_rows: int | None = None) -> dict[str, Any]:
+    """The study as a document: definition, every trial with its reports and rung entries, and the queue.
+
+    `max_rows` bounds what is read (an HTTP answer); past it, ExportTooLarge says how to export it instead."""
     ref = lookup.study_ref(session, who.team_id, name)
+    if max_rows is not None and (rows := row_count(session, ref.id)) > max_rows:
+        raise ExportTooLarge(f"study {name!r} holds {rows:,} trials, reports and queued params, above the {max_rows:,} "
+                             "an export over HTTP answers (SUGGEST_MAX_EXPORT_ROWS); export it with `suggest-api "
+                             "export` on the service's machine", extra={"rows": rows, "limit": max_rows})
     found = stored_studies.stored_definition(session, who.team_id, name)
     assert found is not None  # the study row was just read in this transaction
     return render(studies.with_current_defaults(found[1]), name=ref.name, created_at=ref.created_at,

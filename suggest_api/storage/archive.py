@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from suggest_api.domain import Report, Trial
@@ -74,6 +74,13 @@ _TRIAL_IDS = select(TRIALS.c.number, TRIALS.c.id).where(TRIALS.c.study_id == bin
 _SET_PROGRESS = (update(STUDIES).where(STUDIES.c.id == bindparam("of_study_id"))
                  .values(next_number=bindparam("new_next_number"), queued=bindparam("new_queued"),
                          suggested=bindparam("new_suggested")))
+
+
+def row_count(session: Session, study_id: int) -> int:
+    """How many rows an export of the study reads: trials, reports, rung entries and queued params (index counts)."""
+    counts = [select(func.count()).select_from(table).where(table.c.study_id == study_id).scalar_subquery()
+              for table in (TRIALS, REPORTS, RUNGS, QUEUE)]
+    return int(session.connection().execute(select(sum(counts[1:], counts[0]))).scalar_one())
 
 
 def read_archive(session: Session, study_id: int) -> Archive:

@@ -189,9 +189,13 @@ def test_non_finite_numbers_are_refused_before_anything_is_read(client: FlaskCli
 
 def test_documents_are_bounded(database_url: str, client: FlaskClient) -> None:
     document = busy_study(client)
-    app = create_app(Settings(database_url=database_url, limits=Limits(max_import_trials=3, max_reports=2)))
+    app = create_app(Settings(database_url=database_url, limits=Limits(max_import_trials=3, max_reports=2,
+                                                                       max_export_rows=20)))
     try:
         limited = app.test_client()
+        body = assert_problem(limited.get(f"/v1/studies/{NAME}/export"), 409)
+        assert body["type"].endswith("export-too-large") and body["limit"] == 20 and body["rows"] > 20
+        assert "suggest-api export" in body["detail"]
         assert_problem(import_(limited, document, name="copy"), 422, "trials")
         few = {**document, "trials": document["trials"][:3]}
         assert_problem(import_(limited, few, name="copy"), 422, "trials[0].intermediate")
