@@ -40,6 +40,14 @@ LOOP = textwrap.dedent("""
         pass
     states = sorted(t.state for t in study.trials())
     assert states == ["completed"] * 5 + ["pruned"], states
+
+    def branching(trial):  # define-by-run: the first trials define the space
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        return trial.suggest_float("y", -1, 1) ** 2 if kind == "a" else 0.5
+    defined = api.create_study(sys.argv[2] + "-dbr", seed=2)
+    defined.optimize(branching, 4)
+    space = api.study(sys.argv[2] + "-dbr").info["space"]["params"]
+    assert [p["name"] for p in space] == ["kind", "y"] and space[1]["when"] == {"kind": ["a"]}, space
     print("ok", study.best().value)
 """)
 

@@ -6,6 +6,7 @@
     suggest trials NAME --format csv     # every trial; --state, --output FILE
     suggest trials NAME --format table   # one line per trial; a pruned one says where it stopped and why
     suggest pareto NAME                  # a multi-objective study's Pareto front; --format csv, json
+    suggest import-csv NAME FILE         # add the finished trials of such a CSV (FILE - : stdin)
     suggest delete NAME --yes
 
 The service is $SUGGEST_URL (or --url), the token $SUGGEST_TOKEN (or --token).
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from suggest_client.client import Client
+from suggest_client.csv_import import import_csv
 from suggest_client.errors import SuggestError
 from suggest_client.study import ParetoFront, Study
 from suggest_client.trial import Trial
@@ -76,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="table (default, to read), csv, or json (as the service answers)")
     pareto.add_argument("--output", "-o", help="write to this file instead of standard output")
     pareto.set_defaults(run=_pareto)
+
+    import_csv = commands.add_parser("import-csv", help="import finished trials from a CSV in the format `trials` "
+                                     "writes; a file imported again adds nothing")
+    import_csv.add_argument("name")
+    import_csv.add_argument("file", help="the CSV file, or - for standard input")
+    import_csv.set_defaults(run=_import_csv)
 
     delete = commands.add_parser("delete", help="delete a study and all its trials")
     delete.add_argument("name")
@@ -158,6 +166,17 @@ def _pareto(client: Client, args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+    return 0
+
+
+def _import_csv(client: Client, args: argparse.Namespace) -> int:
+    study = client.study(args.name)
+    try:
+        result = import_csv(study, sys.stdin.buffer if args.file == "-" else args.file)
+    except OSError as error:
+        print(f"suggest: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    print(result.summary(study.name))
     return 0
 
 

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Union
 from urllib.parse import quote
 
+from suggest_client.define_by_run import deferred_study
 from suggest_client.errors import NotFound
 from suggest_client.paging import every_page
 from suggest_client.study import Study, open_study
@@ -53,7 +54,7 @@ class Client:
     def close(self) -> None:
         self.transport.close()
 
-    def create_study(self, name: str, space: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    def create_study(self, name: str, space: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
                      objective: str | Mapping[str, Any] | None = None, suggester: Plugin = "random",
                      seed: int | None = None, *, heartbeat_timeout: float | None = None,
                      pruner: Plugin | None = None, metadata: Mapping[str, Any] | None = None,
@@ -71,10 +72,15 @@ class Client:
         or `(name, goal)`, optionally with a `reference_point` (one number per objective, in its own
         units) for the hypervolume. `constraints` (`{"name", "op": "<=" | ">=", "bound"}` or
         `(name, op, bound)`) make trials that break them infeasible, with one objective or several.
+
+        Without `space` (define-by-run, as in Optuna: the objective calls `trial.suggest_float(...)`), an
+        existing study of that name is used and the calls are checked against it; otherwise the first trials
+        of `optimize` define the space (see `suggest_client.define_by_run`).
         """
         if objectives is not None and objective is not None:
             raise ValueError("give `objective` (one) or `objectives` (several), not both")
-        body: dict[str, Any] = {"name": name, "space": _space(space), "suggester": _plugin(suggester)}
+        body: dict[str, Any] = {"name": name, **({} if space is None else {"space": _space(space)}),
+                                "suggester": _plugin(suggester)}
         if objectives is not None:
             body["objectives"] = [_named_objective(item) for item in objectives]
         else:
@@ -91,6 +97,13 @@ class Client:
             body["pruner"] = _plugin(pruner)
         if metadata is not None:
             body["metadata"] = dict(metadata)
+        if space is None:
+            def create(found: Mapping[str, Any]) -> Study:
+                return self.create_study(name, found, objective, suggester, seed, heartbeat_timeout=heartbeat_timeout,
+                                         pruner=pruner, metadata=metadata, objectives=objectives,
+                                         constraints=constraints, reference_point=reference_point)
+
+            return deferred_study(self.transport, body, create)
         return Study(self.transport, self.transport.request("POST", "/v1/studies", json=body,
                                                             idempotent_post=True))
 

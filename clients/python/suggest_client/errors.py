@@ -29,6 +29,13 @@ class TrialPruned(Exception):
     """
 
 
+class SpaceMismatch(ValueError):
+    """A `trial.suggest_*` call does not match the study's search space: another type, bounds, log, step or
+    choices; a param the space lacks; or one its `when` leaves inactive in this trial. The message names the
+    param and says what to change. Not a SuggestError: the service said nothing, the calling code differs
+    from the study."""
+
+
 class ProblemError(SuggestError):
     """The service answered with a problem; the fields are the problem's."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from suggest_client.errors import GridExhausted, SuggestError
+from suggest_client.errors import GridExhausted, SpaceMismatch, SuggestError
 from suggest_client.trial import StudyLike, Trial, TrialContext
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def _work(study: StudyLike, objective: Objective, shared: _Shared, catch: tuple[
                 with context as trial:
                     if shared.stop.is_set():
                         raise _Interrupted(INTERRUPTED)
-                    result = _result(trial, objective(trial))
+                    result = checked_result(trial, objective(trial))
                     if isinstance(result, dict):
                         trial.values = result
                     else:
@@ -135,8 +135,10 @@ def _work(study: StudyLike, objective: Objective, shared: _Shared, catch: tuple[
                 # out a 503): nobody else will tell it, and telling it twice is harmless.
                 _fail_all(study, [context.trial] if context.trial is not None else [])
             except BaseException as error:
-                if context.trial is None or not isinstance(error, catch):
-                    raise  # the ask failed, or the objective raised what the caller did not allow
+                if context.trial is None or not isinstance(error, catch) or isinstance(error, SpaceMismatch):
+                    # The ask failed, the objective raised what the caller did not allow, or its suggest_*
+                    # calls disagree with the study's space: every later trial would fail the same way.
+                    raise
                 if not context.trial.stopping:  # an interrupted trial's error is the interruption
                     log.warning("trial %s of %s failed: %s: %s", context.trial.number, study.name,
                                 type(error).__name__, error)
@@ -312,7 +314,7 @@ def _signal(pid: int) -> None:
         pass
 
 
-def _result(trial: Trial, answer: Any) -> float | dict[str, float]:
+def checked_result(trial: Trial, answer: Any) -> float | dict[str, float]:
     """The objective's answer checked: a finite number, or a mapping of metric names to finite numbers."""
     if isinstance(answer, Mapping):
         if not answer:

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from suggest_client.csv_import import Source as CsvSource
+from suggest_client.csv_import import import_csv
 from suggest_client.errors import NotFound
 from suggest_client.optimize import Objective, optimize
 from suggest_client.paging import every_page, pages
+from suggest_client.space_inference import Choice, check_call
 from suggest_client.transport import Transport
 from suggest_client.trial import PruneDecision
 
@@ -61,6 +64,18 @@ class Study:
     def metric_names(self) -> list[str]:
         """The names a tell's `values` must hold: the objectives', then the constraints'."""
         return [item["name"] for item in [*self.objectives, *self.constraints]]
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """The search space, `{"params": [...]}`, as the service stores it: what `trial.suggest_*` is checked
+        against."""
+        space: dict[str, Any] = self.info["space"]
+        return space
+
+    def suggest_value(self, trial: Trial, param: dict[str, Any]) -> Choice:
+        """What `trial.suggest_*(...)` answers: the service's value for `param`, once the call is checked against
+        the space (SpaceMismatch, naming the param and what differs, when it does not match)."""
+        return check_call(self.space, trial.params, param, study=self.name, number=trial.number)
 
     @property
     def heartbeat_timeout(self) -> float:
@@ -183,6 +198,15 @@ class Study:
         answer = self._transport.request("POST", self._path + "/trials", idempotent_post=True,
                                          json={"trials": [dict(t) for t in trials]})
         return [Trial.from_json(item, self) for item in answer["imported"]]
+
+    def import_csv(self, source: CsvSource) -> list[Trial]:
+        """Import the finished trials of a CSV file (a path or an open file) in the format `suggest trials
+        --format csv` writes; answers the trials it added.
+
+        Every row is checked first: a bad cell raises BadCsv naming its row and column, and nothing is
+        imported. Importing the same file again adds nothing; running rows are skipped. See csv_import.py.
+        """
+        return import_csv(self, source).imported
 
     def delete(self) -> None:
         self._transport.request("DELETE", self._path)

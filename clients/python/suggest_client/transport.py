@@ -55,11 +55,15 @@ class Transport:
         self._sessions_lock = threading.Lock()
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
-                idempotent_post: bool = False) -> Any:
-        """Send with retries; the parsed JSON answer (None for an empty one), or a typed error."""
+                idempotent_post: bool = False, idempotency_key: str | None = None) -> Any:
+        """Send with retries; the parsed JSON answer (None for an empty one), or a typed error.
+
+        `idempotency_key` replaces the key made per call, for a request whose key must outlive the
+        process (one derived from its content: a rerun of the same import is answered, not repeated).
+        """
         headers = {"Accept": "application/json, application/problem+json"}
-        if idempotent_post:
-            headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
+        if idempotent_post or idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
         attempt = 0
         started = time.monotonic()
         answer_lost = False  # an earlier attempt may have reached the service

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, TypeVar, Union
 
 from suggest_client.errors import Conflict, Forbidden, SuggestError, TrialPruned, Unauthorized, ValidationError
+from suggest_client.space_inference import Choice, categorical_param, float_param, int_param
 from suggest_client.transport import Transport
 
 log = logging.getLogger("suggest_client")
@@ -43,6 +44,11 @@ class StudyLike(Protocol):
 
     def heartbeat(self, number: int) -> None: ...
 
+    def suggest_value(self, trial: Trial, param: dict[str, Any]) -> Choice: ...
+
+
+#: What `suggest_categorical` answers: one of the choices it was given, with their type.
+ChoiceT = TypeVar("ChoiceT", bound=Choice)
 
 #: The reason `report` gives, without asking the service, once an interrupted optimize wants the trial to end.
 INTERRUPTED_REASON = "the optimize loop was interrupted (Ctrl-C)"
@@ -164,6 +170,24 @@ class Trial:
         if decision.prune:
             self.prune_reason = decision.reason
         return decision
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        """The value of float param `name`, as in Optuna: the service's suggestion, once the call is checked
+        against the study's space (SpaceMismatch, naming what differs, when it does not match)."""
+        return float(self._suggest(float_param(name, low, high, step=step, log=log)))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        """The value of int param `name` (see `suggest_float`)."""
+        return int(self._suggest(int_param(name, low, high, step=step, log=log)))
+
+    def suggest_categorical(self, name: str, choices: Sequence[ChoiceT]) -> ChoiceT:
+        """The value of categorical param `name`, one of `choices` (see `suggest_float`)."""
+        value: ChoiceT = self._suggest(categorical_param(name, choices))  # type: ignore[assignment]
+        return value
+
+    def _suggest(self, param: dict[str, Any]) -> Choice:
+        return self._study().suggest_value(self, param)
 
     def heartbeat(self) -> None:
         """Tell the service this trial is still running, so it is not reaped as stale."""
