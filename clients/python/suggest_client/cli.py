@@ -7,6 +7,8 @@
     suggest trials NAME --format table   # one line per trial; a pruned one says where it stopped and why
     suggest pareto NAME                  # a multi-objective study's Pareto front; --format csv, json
     suggest import-csv NAME FILE         # add the finished trials of such a CSV (FILE - : stdin)
+    suggest export NAME > study.json     # the whole study as one JSON document (trials, reports, queue)
+    suggest import study.json            # make that study here (--name NEW); the same file again adds nothing
     suggest delete NAME --yes
 
 The service is $SUGGEST_URL (or --url), the token $SUGGEST_TOKEN (or --token).
@@ -46,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="suggest", description="Inspect suggest_api studies and export trials.")
+    parser = argparse.ArgumentParser(prog="suggest", description="Inspect suggest_api studies, export and import them.")
     parser.add_argument("--url", help="the service (default: $SUGGEST_URL, else http://127.0.0.1:8000)")
     parser.add_argument("--token", help="API token (default: $SUGGEST_TOKEN)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
@@ -84,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     import_csv.add_argument("name")
     import_csv.add_argument("file", help="the CSV file, or - for standard input")
     import_csv.set_defaults(run=_import_csv)
+
+    export = commands.add_parser("export", help="print a whole study as one JSON document")
+    export.add_argument("name")
+    export.add_argument("--output", "-o", help="write to this file instead of standard output")
+    export.set_defaults(run=_export)
+
+    imported = commands.add_parser("import", help="make a study from a document `export` wrote (idempotent)")
+    imported.add_argument("file", help="the document, or - for standard input")
+    imported.add_argument("--name", help="import under this name instead of the document's own")
+    imported.set_defaults(run=_import)
 
     delete = commands.add_parser("delete", help="delete a study and all its trials")
     delete.add_argument("name")
@@ -167,6 +179,40 @@ def _pareto(client: Client, args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     return 0
+
+
+def _export(client: Client, args: argparse.Namespace) -> int:
+    document = client.export_study(args.name)
+    out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        json.dump(document, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _import(client: Client, args: argparse.Namespace) -> int:
+    try:
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as source:
+                text = source.read()
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except (OSError, ValueError) as error:
+        print(f"suggest: {args.file} is not a study document: {error}", file=sys.stderr)
+        return 1
+    before = document.get("trials") if isinstance(document, dict) else None
+    study = client.import_study(document, name=args.name)
+    print(f"study {study.name!r}: {study.info['trial_counts']['total']} trials"
+          + ("" if before is None else f" (the document holds {len(before)})"), file=sys.stderr)
+    return 0
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a study document may hold")
 
 
 def _import_csv(client: Client, args: argparse.Namespace) -> int:

@@ -115,6 +115,25 @@ class Client:
         """Every study, oldest first (following the pages)."""
         return [Study(self.transport, info) for info in every_page(self.transport, "/v1/studies", "studies")]
 
+    def export_study(self, name: str) -> dict[str, Any]:
+        """The whole study as one JSON document: definition, every trial with its reports, and the queue.
+
+        Keep it as a file (`json.dump`), or give it to `import_study` here or on another service; the format
+        is in the service's docs/integrations.md.
+        """
+        document: dict[str, Any] = self.transport.request("GET", "/v1/studies/" + quote(name, safe="") + "/export")
+        return document
+
+    def import_study(self, document: Mapping[str, Any], *, name: str | None = None) -> Study:
+        """Make the study a document (from `export_study`) describes, in this client's team, named `name` if given.
+
+        Idempotent by content: when the team already has that very study nothing is written and it is
+        returned; a study of that name with other content raises Conflict naming what differs.
+        """
+        answer = self.transport.request("POST", "/v1/studies:import", json=dict(document),
+                                        params={"name": name} if name is not None else None, idempotent_post=True)
+        return Study(self.transport, answer)
+
     def delete_study(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a study and its trials; NotFound if there is none, unless `missing_ok`."""
         try:
