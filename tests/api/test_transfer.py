@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from suggest_api import cli
 from suggest_api.app import create_app
 from suggest_api.config import Limits, Settings
-from tests.api.support import ask, assert_problem, create, tell
+from tests.api.support import ask, assert_problem, create, run_all, tell
+from tests.support.teams import TeamKeys, bearer
 
 Json = dict[str, Any]
 NAME = "sweep-ü"  # unicode names travel too
@@ -119,6 +120,33 @@ def test_the_same_document_twice_makes_one_study(client: FlaskClient) -> None:
     keyed = import_(client, renamed(document, "third"), **{"Idempotency-Key": "k1"})
     replay = import_(client, renamed(document, "third"), **{"Idempotency-Key": "k1"})
     assert keyed.status_code == replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_concurrent_imports_of_one_document_make_one_study(app: flask.Flask, client: FlaskClient) -> None:
+    document = busy_study(client)
+    statuses: list[int] = []
+
+    def importing() -> None:
+        statuses.append(import_(app.test_client(), document, name="copy").status_code)
+
+    run_all([importing] * 4)
+    assert sorted(statuses) == [200, 200, 200, 201]
+    assert json.dumps(export(client, "copy")) == json.dumps(renamed(document, "copy"))
+
+
+def test_another_teams_study_of_that_name_is_not_in_the_way(secured_app: flask.Flask, alpha: TeamKeys,
+                                                            beta: TeamKeys) -> None:
+    """Names are per team: beta imports alpha's export under the same name, and each sees only its own."""
+    source = secured_app.test_client()
+    source.environ_base["HTTP_AUTHORIZATION"] = bearer(alpha.member)["Authorization"]
+    document = busy_study(source)
+    other = secured_app.test_client()
+    other.environ_base["HTTP_AUTHORIZATION"] = bearer(beta.member)["Authorization"]
+    assert import_(other, document).status_code == 201
+    assert export(other) == document and export(source) == document
+    reader = secured_app.test_client()
+    reader.environ_base["HTTP_AUTHORIZATION"] = bearer(beta.read)["Authorization"]
+    assert_problem(import_(reader, renamed(document, "x")), 403)
 
 
 def test_a_study_of_that_name_with_other_content_is_a_conflict(client: FlaskClient) -> None:
