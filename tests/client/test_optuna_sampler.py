@@ -88,7 +88,7 @@ def test_an_unchanged_optuna_program_gets_the_service_suggestions(server: Server
     assert best is not None and (study.best_value, study.best_params) == (best.value, best.params)
 
 
-def test_the_conditional_example_defines_when_and_uses_relative_sampling(
+def test_the_conditional_example_defines_when_and_gets_every_param_from_the_service(
         server: Server, api: Client, study_name: str, caplog: pytest.LogCaptureFixture) -> None:
     study = optuna.create_study(sampler=ServiceSampler(study_name, server.base_url, suggester="random", seed=2))
     with caplog.at_level(logging.WARNING, logger="suggest_client"):
@@ -107,6 +107,21 @@ def test_the_conditional_example_defines_when_and_uses_relative_sampling(
     discovered = [t for t in service.trials() if t.metadata.get("define_by_run") == "discovery"]
     assert 2 <= len(discovered) < MAX_DISCOVERY_TRIALS
     assert {t.params["classifier"] for t in discovered} == {"SVC", "RandomForest"}
+
+
+def test_a_param_whose_call_changes_later_is_a_mismatch_every_time(server: Server, api: Client,
+                                                                  study_name: str) -> None:
+    """Each call is checked, not only a param's first: bounds that change at trial 4 stop the loop there."""
+    study = optuna.create_study(sampler=ServiceSampler(study_name, server.base_url, suggester="random", seed=3))
+
+    def widening(trial: optuna.Trial) -> float:
+        return trial.suggest_float("x", -10.0, 10.0 if trial.number < 4 else 20.0) ** 2
+
+    with pytest.raises(SpaceMismatch, match="high is 20.0, the study's is 10.0"):
+        study.optimize(widening, n_trials=8)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4 + ["FAIL"]
+    assert api.study(study_name).space == {"params": [float_param("x", -10, 10)]}
+    assert [t.state for t in api.study(study_name).trials()] == ["completed"] * 4 + ["failed"]
 
 
 def test_pruned_and_failed_trials_are_told_so(server: Server, api: Client, study_name: str) -> None:

@@ -147,7 +147,6 @@ class ServiceSampler(BaseSampler):
         self._discovery: dict[int, bool] = {}  # Optuna trial ids sampled here before the study existed: imported?
         self._discoverer = DiscoverySampler(seed)
         self._fallback = RandomSampler(seed)
-        self._checked: dict[str, BaseDistribution] = {}  # params whose calls matched the service's definition
 
     def __repr__(self) -> str:
         return f"ServiceSampler({self.study_name!r}, url={self.client.url!r})"
@@ -181,19 +180,17 @@ class ServiceSampler(BaseSampler):
             self._running[trial._trial_id] = _Running(service, asked)
 
     def infer_relative_search_space(self, study: OptunaStudy, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        """The params of the service's suggestion whose calls were checked already: it chose them together."""
-        running = self._running.get(trial._trial_id)
-        if running is None:
-            return {}
-        return {name: dist for name, dist in self._checked.items() if name in running.trial.params}
+        """Nothing: the service chose the whole trial already, and `sample_independent` hands out its values.
+
+        A relative param would skip the check of its call against the service's definition (Optuna only
+        checks that the value fits the call), so a program that changed a param's bounds later would go on
+        with the study's old ones, silently; each call goes through `sample_independent` instead.
+        """
+        return {}
 
     def sample_relative(self, study: OptunaStudy, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        running = self._running.get(trial._trial_id)
-        if running is None:
-            return {}
-        return {name: as_asked(param_json(name, dist), running.trial.params[name])
-                for name, dist in search_space.items() if name in running.trial.params}
+        return {}
 
     def sample_independent(self, study: OptunaStudy, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -217,7 +214,6 @@ class ServiceSampler(BaseSampler):
             reason = inactive_reason(space, running.trial.params, param_name)
             return self._independent(study, trial, param_name, param_distribution,
                                      f"the service study {service.name!r} leaves it inactive here ({reason})")
-        self._checked[param_name] = param_distribution
         return as_asked(asked, running.trial.params[param_name])
 
     def after_trial(self, study: OptunaStudy, trial: FrozenTrial, state: TrialState,
