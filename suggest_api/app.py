@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     app.extensions[EXTENSION] = Runtime.start(settings)
 
     api = Api(app, components={**COMPONENTS, **space_components(settings.limits),
-                               transfer.STUDY_DOCUMENT: transfer.document_component()})
+                               transfer.STUDY_DOCUMENT: transfer.document_component(settings.limits)})
     for blueprint in (studies.blp, trials.blp, transfer.blp, accounts.blp, ops.blp):
         api.register_blueprint(blueprint)
     plugin_docs.register(api.spec, suggesters)

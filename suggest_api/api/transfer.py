@@ -14,9 +14,11 @@ from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, respond, runtime
 from suggest_api.api.schemas import STUDY_OUT, Strict, StudyOut
+from suggest_api.config import Limits
 from suggest_api.errors import InvalidInput
 from suggest_api.names import name_pattern
 from suggest_api.service import transfer
+from suggest_api.service.studies import MAX_CONSTRAINTS, MAX_OBJECTIVES
 from suggest_api.service.study_document import FORMAT, SOURCES, VERSION
 from suggest_api.service.transactions import Answer
 from suggest_api.service.transfer import Imported
@@ -31,7 +33,7 @@ _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _NUMBER = {"type": "number"}
 
 
-def document_component() -> dict[str, Any]:
+def document_component(limits: Limits) -> dict[str, Any]:
     """The OpenAPI schema of a study document (what export answers and import takes), for /docs."""
     report = {"type": "object", "required": ["step", "value"], "properties": {
         "step": {"type": "integer", "minimum": 0}, "value": _NUMBER, "best": {"type": ["number", "null"]},
@@ -46,15 +48,16 @@ def document_component() -> dict[str, Any]:
         "feasible": {"type": ["boolean", "null"]}, "created_at": _TIME, "finished_at": _NULLABLE_TIME,
         "heartbeat_at": _NULLABLE_TIME, "fail_reason": {"type": ["string", "null"]},
         "client_id": {"type": ["string", "null"]}, "source": {"type": "string", "enum": list(SOURCES)},
-        "metadata": {"type": ["object", "null"]}, "intermediate": {"type": "array", "items": report},
-        "rungs": {"type": "array", "items": rung}}}
+        "metadata": {"type": ["object", "null"]},
+        "intermediate": {"type": "array", "items": report, "maxItems": limits.max_reports},
+        "rungs": {"type": "array", "items": rung, "maxItems": limits.max_reports}}}
     study = {"type": "object", "required": ["name", "space", "suggester", "seed", "heartbeat_timeout", "created_at"],
              "description": "The study's definition, as POST /v1/studies takes it, and when it was made.",
              "properties": {
                  "name": {"type": "string"}, "space": ref(SEARCH_SPACE), "objective": ref("Objective"),
-                 "objectives": {"type": "array", "items": ref("Objective")},
-                 "constraints": {"type": ["array", "null"], "items": {"type": "object"}},
-                 "reference_point": {"type": ["array", "null"], "items": _NUMBER},
+                 "objectives": {"type": "array", "items": ref("Objective"), "maxItems": MAX_OBJECTIVES},
+                 "constraints": {"type": ["array", "null"], "items": {"type": "object"}, "maxItems": MAX_CONSTRAINTS},
+                 "reference_point": {"type": ["array", "null"], "items": _NUMBER, "maxItems": MAX_OBJECTIVES},
                  "suggester": {"type": "object"}, "pruner": {"type": ["object", "null"]},
                  "seed": {"type": "integer", "minimum": 0}, "heartbeat_timeout": _NUMBER,
                  "metadata": {"type": ["object", "null"]}, "created_at": _TIME,
@@ -67,7 +70,8 @@ def document_component() -> dict[str, Any]:
                            "(docs/integrations.md).",
             "properties": {"format": {"type": "string", "enum": [FORMAT]},
                            "version": {"type": "integer", "enum": [VERSION]}, "study": study,
-                           "trials": {"type": "array", "items": trial}, "queue": {"type": "array", "items": queued}}}
+                           "trials": {"type": "array", "items": trial, "maxItems": limits.max_import_trials},
+                           "queue": {"type": "array", "items": queued, "maxItems": limits.max_import_trials}}}
 
 
 class ImportArgs(Strict):

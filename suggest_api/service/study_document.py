@@ -25,6 +25,8 @@ VERSION = 1
 SOURCES = ("suggester", "queue", "import")
 MAX_FAIL_REASON = 64
 MAX_CLIENT_ID = 1024
+#: The most fields a refusal names; the rest are counted.
+MAX_PROBLEMS = 50
 
 
 class _Int(fields.Integer):
@@ -159,14 +161,18 @@ def load(document: Any, *, max_trials: int) -> dict[str, Any]:
     if not isinstance(document, Mapping):
         raise InvalidInput("a study document is a JSON object (what GET /v1/studies/{name}/export answers)",
                            errors={"": ["must be an object"]})
-    trials = document.get("trials")
-    if isinstance(trials, list) and len(trials) > max_trials:
-        raise InvalidInput(f"the document holds {len(trials):,} trials, above the limit of {max_trials:,} "
-                           "(SUGGEST_MAX_IMPORT_TRIALS)", errors={"trials": [f"at most {max_trials} trials"]})
+    for field in ("trials", "queue"):
+        items = document.get(field)
+        if isinstance(items, list) and len(items) > max_trials:
+            raise InvalidInput(f"the document's {field} holds {len(items):,} entries, above the limit of "
+                               f"{max_trials:,} (SUGGEST_MAX_IMPORT_TRIALS)", errors={field: [f"at most {max_trials}"]})
     try:
         loaded: dict[str, Any] = _DOCUMENT.load(document)
     except ma.ValidationError as error:
         problems = flatten(error.messages)
+        if len(problems) > MAX_PROBLEMS:  # a 100,000-entry list of wrong things needs no 100,000-line answer
+            more = len(problems) - MAX_PROBLEMS
+            problems = dict(list(problems.items())[:MAX_PROBLEMS]) | {"": [f"and {more:,} more"]}
         first = next(iter(problems))
         raise InvalidInput(f"the study document is not valid: {first or 'document'}: {problems[first][0]}"
                            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),

@@ -195,7 +195,7 @@ def _trial(index: int, item: Mapping[str, Any], valid: studies.ValidDefinition, 
         trial = replace(trial, value=told.value, values=told.values, feasible=told.feasible)
     default_time = item["finished_at"] or item["heartbeat_at"] or item["created_at"]
     return ArchivedTrial(trial, _reports(where, item["intermediate"], goal, limits, default_time),
-                         _rungs(where, item["rungs"], default_time))
+                         _rungs(where, item["rungs"], default_time, limits))
 
 
 def _reports(where: str, given: Sequence[Mapping[str, Any]], goal: Goal, limits: Limits,
@@ -222,7 +222,11 @@ def _reports(where: str, given: Sequence[Mapping[str, Any]], goal: Goal, limits:
     return tuple(reports)
 
 
-def _rungs(where: str, given: Sequence[Mapping[str, Any]], default_time: datetime) -> tuple[StoredRung, ...]:
+def _rungs(where: str, given: Sequence[Mapping[str, Any]], default_time: datetime, limits: Limits
+           ) -> tuple[StoredRung, ...]:
+    if len(given) > limits.max_reports:  # each rung entry comes from a report
+        raise InvalidInput(f"{where} has {len(given):,} rung entries, more than its reports could make",
+                           errors={f"{where}.rungs": [f"at most {limits.max_reports} entries"]})
     seen: set[int] = set()
     for index, item in enumerate(given):
         if item["rung"] in seen:

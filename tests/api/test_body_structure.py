@@ -215,6 +215,19 @@ def _operations(client: FlaskClient) -> dict[str, tuple[str, str]]:
             for method, op in item.items() if isinstance(op, dict) and "requestBody" in op}
 
 
+def _document(name: str) -> dict[str, Any]:
+    """A study document with a completed trial and its reports, a failed one and a queue."""
+    study = {**study_body(name), "suggester": {"name": "random", "options": {}}, "heartbeat_timeout": 60.0,
+             "metadata": {"k": "v"}, "created_at": "2026-01-02T03:04:05+00:00", "suggested": 2}
+    trials = [{"number": 0, "state": "completed", "params": PARAMS[0], "value": 0.25, "metadata": {"k": [1, None]},
+               "created_at": "2026-01-02T03:05:00+00:00", "finished_at": "2026-01-02T03:06:00+00:00",
+               "intermediate": [{"step": 1, "value": 0.5, "best": 0.5}, {"step": 2, "value": 0.3}]},
+              {"number": 1, "state": "failed", "params": PARAMS[1], "fail_reason": "stale",
+               "created_at": "2026-01-02T03:07:00+00:00"}]
+    return {"format": "suggest-api.study", "version": 1, "study": study, "trials": trials,
+            "queue": [{"params": PARAMS[2], "metadata": None}]}
+
+
 def _tell_body(trial: dict[str, Any]) -> dict[str, Any]:
     return {"number": trial["number"], "value": trial["value"], "state": trial["state"]}
 
@@ -238,6 +251,7 @@ def requests(draw: st.DrawFn, seeded: Seeded, operations: dict[str, tuple[str, s
             {"params": PARAMS[2], "state": "failed"}]}),
         "report": (f"/v1/studies/{name}/trials/{number}/report", {"step": 3, "value": 0.5}),
         "create_key": ("/v1/keys", {"role": "read", "label": "fuzzed key"}),
+        "import_study": ("/v1/studies:import", _document(f"imported-{draw(st.integers(0, 9))}")),
     }
     assert set(operations) == set(templates), "every operation with a body needs a template here"
     without_body = [("GET", f"/v1/studies/{name}"), ("POST", f"/v1/studies/{name}/trials/{number}/heartbeat"),
@@ -265,7 +279,7 @@ def check_answer(client: FlaskClient, request: Request, response: Any) -> None:
 
 def _stored(request: Request, body: Any) -> list[tuple[str, Any]]:
     """Where each study or trial a 2xx answer shows can be read back, with what the answer says it is."""
-    if request.operation_id == "create_study":
+    if request.operation_id in ("create_study", "import_study"):
         return [(f"/v1/studies/{quote(body['name'], safe='')}", body)]
     if request.operation_id == "ask":
         trials = body["trials"]

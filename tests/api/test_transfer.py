@@ -208,6 +208,12 @@ def test_a_body_that_is_no_document_is_refused(client: FlaskClient, body: Any) -
     assert_problem(import_(client, body), 422)
 
 
+def test_a_refusal_names_at_most_fifty_fields(client: FlaskClient) -> None:
+    document = {**busy_study(client), "trials": [1] * 300, "queue": [{"params": {}}] * 3}
+    body = assert_problem(import_(client, document, name="copy"), 422)
+    assert len(body["errors"]) == 51 and body["errors"]["trials[0]"] and body["errors"][""] == ["and 250 more"]
+
+
 def test_non_finite_numbers_are_refused_before_anything_is_read(client: FlaskClient) -> None:
     document = json.dumps(busy_study(client)).replace('"value": 0.5', '"value": NaN', 1)
     response = client.post("/v1/studies:import?name=copy", data=document, content_type="application/json")
