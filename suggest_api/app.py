@@ -15,7 +15,7 @@ from suggest_api.api.blueprint import Api
 from suggest_api.api.context import EXTENSION
 from suggest_api.api.schemas import COMPONENTS, document_rules
 from suggest_api.api.strict_json import BodyRefused, check_charset, loads
-from suggest_api.config import IMPORT_PATH, Settings
+from suggest_api.config import IMPORT_PATH, Settings, body_limit
 from suggest_api.logs import configure as configure_logging
 from suggest_api.metrics import LATENCY, REQUESTS
 from suggest_api.service.runtime import Runtime
@@ -93,9 +93,10 @@ def _parse_body() -> flask.Response | None:
     request = flask.request
     if request.routing_exception is not None:
         return None  # no such route or method: its 404 or 405 says more than anything about the body
-    if request.method == "POST" and request.path == IMPORT_PATH:
+    if request.path == IMPORT_PATH:  # the one route whose limit is not the app's MAX_CONTENT_LENGTH
         limits = flask.current_app.extensions[EXTENSION].settings.limits
-        request.max_content_length = max(limits.max_import_bytes, limits.max_body_bytes)
+        request.max_content_length = body_limit(request.method, request.path, max_body_bytes=limits.max_body_bytes,
+                                                max_import_bytes=limits.max_import_bytes)
     if request.method in BODY_METHODS and (request.content_length or request.get_data(cache=True)):
         if not request.is_json:
             return problems.problem(415, "Unsupported Media Type",

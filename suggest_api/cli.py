@@ -165,19 +165,11 @@ def _transfer(args: argparse.Namespace, settings: Settings) -> int:
     from suggest_api.api.strict_json import BodyRefused, loads
     from suggest_api.errors import SuggestError
     from suggest_api.service import transfer
-    from suggest_api.service.accounts import team_principal
-    from suggest_api.service.transactions import Transactions
-    from suggest_api.storage.database import make_engine, make_sessions
-    from suggest_api.storage.migrate import upgrade
-    from suggest_api.storage.studies import SpaceCache
 
-    engine = make_engine(settings.database_url, settings)
     try:
-        upgrade(engine)
-        transactions = Transactions(make_sessions(engine))
-        who = team_principal(transactions, settings, args.team)
         if args.command == "export":
-            document = transactions.read(lambda session: transfer.export_study(session, who, args.name))
+            with transfer.operator(settings, args.team) as (transactions, who):
+                document = transactions.read(lambda session: transfer.export_study(session, who, args.name))
             text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
             if args.output:
                 with open(args.output, "w", encoding="utf-8") as out:
@@ -191,8 +183,7 @@ def _transfer(args: argparse.Namespace, settings: Settings) -> int:
         except BodyRefused as error:
             print(f"suggest-api: {args.file} is not a study document: {error.detail}", file=sys.stderr)
             return 1
-        result = transactions.write(lambda session: transfer.import_study(
-            session, who, document, limits=settings.limits, spaces=SpaceCache(), name=args.name))
+        who, result = transfer.import_as_operator(settings, args.team, document, name=args.name)
         total = result.study.trial_counts.total
         if result.created:
             print(f"study {result.study.name!r} imported into team {who.team_name!r} with {total} trials",
@@ -209,8 +200,6 @@ def _transfer(args: argparse.Namespace, settings: Settings) -> int:
         for where, problems in (error.errors or {}).items():
             print(f"  {where}: {'; '.join(str(p) for p in problems)}", file=sys.stderr)
         return 1
-    finally:
-        engine.dispose()
 
 
 def _quotas_text(quotas: Any) -> str:

@@ -15,6 +15,13 @@ DEFAULT_DATABASE_URL = "sqlite:///./suggest.db"
 IMPORT_PATH = "/v1/studies:import"
 
 
+def body_limit(method: str, path: str, *, max_body_bytes: int, max_import_bytes: int) -> int:
+    """The most bytes a request's body may hold: the import route's own limit, or every other route's."""
+    if method == "POST" and path == IMPORT_PATH:
+        return max(max_import_bytes, max_body_bytes)
+    return max_body_bytes
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """Bounds on what one request may ask for; each breach is a 4xx naming the limit."""

@@ -8,21 +8,19 @@ dropped at the end), migrated once, its tables emptied before each test. `serve`
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import flask
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from suggest_api.app import create_app
 from suggest_api.config import Settings
-from suggest_api.storage.database import make_engine, normalize_url
+from suggest_api.storage.database import make_engine
 from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.models import Base
+from tests.support.databases import scratch_postgres
 from tests.support.servers import Server, StartServer, start_server
 from tests.support.teams import TeamKeys, make_team_with_keys
 
@@ -33,18 +31,11 @@ BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="po
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A database of our own for this test session, so runs never see each other's data."""
-    base = make_url(normalize_url(POSTGRES_URL))
-    name = f"suggest_test_{uuid.uuid4().hex[:12]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(POSTGRES_URL, "suggest_test") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

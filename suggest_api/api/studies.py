@@ -13,9 +13,8 @@ from suggest_api.api.access import principal
 from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, page_answer, respond, runtime
 from suggest_api.api.schemas import STUDY_OUT, PageArgs, StudyIn, StudyOut, StudyPageOut
-from suggest_api.domain import Constraint, Goal, Objective
 from suggest_api.service import studies, trials
-from suggest_api.service.studies import Created, StudyDefinition
+from suggest_api.service.studies import Created
 from suggest_api.service.transactions import Answer
 
 blp = Blueprint("studies", __name__, url_prefix="/v1", description="Create, list, read and delete studies.")
@@ -37,16 +36,7 @@ class Studies(MethodView):
         Safe to call from every worker at start-up: the first creates it, the others get it back.
         """
         rt, who = runtime(), principal()
-        pruner = body["pruner"] or {}
-        objective = body["objective"] or {"name": "value", "goal": Goal.MINIMIZE}
-        definition = StudyDefinition(
-            name=body["name"], space=body["space"], objective_name=objective["name"], goal=objective["goal"],
-            objectives=[Objective(o["name"], o["goal"]) for o in body["objectives"] or ()],
-            constraints=[Constraint(c["name"], c["op"], c["bound"]) for c in body["constraints"]],
-            reference_point=body["reference_point"], suggester_name=body["suggester"]["name"],
-            suggester_options=body["suggester"]["options"], pruner_name=pruner.get("name"),
-            pruner_options=pruner.get("options", {}), seed=body["seed"],
-            heartbeat_timeout=body["heartbeat_timeout"], metadata=body["metadata"])
+        definition = studies.definition_from(body, body["name"])
         def render(created: Created) -> Answer:
             return Answer(201 if created.created else 200, STUDY_OUT.dump(created.study))
 

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
     from optuna.trial import FrozenTrial
-    from sqlalchemy.orm import Session
 
 
 #: The metadata keys the import adds to a trial's user attributes.
@@ -465,27 +464,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _import(document: Mapping[str, Any], team: str | None, settings: Settings) -> bool:
     """Import the document into the database as `team`; whether the study was new."""
     from suggest_api.accounts import DEFAULT_TEAM
-    from suggest_api.service import transfer
-    from suggest_api.service.accounts import team_principal
-    from suggest_api.service.transactions import Transactions
-    from suggest_api.storage.database import make_engine, make_sessions
-    from suggest_api.storage.migrate import upgrade
-    from suggest_api.storage.studies import SpaceCache
+    from suggest_api.service.transfer import import_as_operator
 
-    engine = make_engine(settings.database_url, settings)
-    try:
-        upgrade(engine)
-
-        transactions = Transactions(make_sessions(engine))
-        who = team_principal(transactions, settings, team or DEFAULT_TEAM)
-        spaces = SpaceCache()
-
-        def action(session: Session) -> bool:
-            return transfer.import_study(session, who, document, limits=settings.limits, spaces=spaces).created
-
-        return transactions.write(action)
-    finally:
-        engine.dispose()
+    return import_as_operator(settings, team or DEFAULT_TEAM, document)[1].created
 
 
 def _tell(conversion: Conversion, created: bool, optuna_name: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import h11
 
-from suggest_api.config import IMPORT_PATH
+from suggest_api.config import body_limit
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,7 @@ class FrameLimits:
     max_import_bytes: int = 0
 
     def body_limit(self, method: str, path: str) -> int:
-        if method == "POST" and path == IMPORT_PATH:
-            return max(self.max_import_bytes, self.max_body_bytes)
-        return self.max_body_bytes
+        return body_limit(method, path, max_body_bytes=self.max_body_bytes, max_import_bytes=self.max_import_bytes)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from suggest_api.accounts import Principal
 from suggest_api.config import Limits
-from suggest_api.domain import Constraint, Goal, Objective, Study
+from suggest_api.domain import Constraint, ConstraintOp, Goal, Objective, Study
 from suggest_api.errors import Conflict, InvalidInput, QuotaExceeded
 from suggest_api.names import check_metadata, check_name
 from suggest_api.paging import Page, cut, decode_cursor
@@ -50,6 +50,21 @@ class StudyDefinition:
     constraints: Sequence[Constraint] = ()
     #: The hypervolume's reference point, one number per objective in its own units.
     reference_point: Sequence[float] | None = None
+
+
+def definition_from(given: Mapping[str, Any], name: str) -> StudyDefinition:
+    """A definition from a create request's fields, as `POST /v1/studies` and a study document both give them
+    (`objective` or `objectives`, `suggester` and `pruner` as {name, options}); `name` may rename it."""
+    objective = given.get("objective") or {"name": "value", "goal": Goal.MINIMIZE}
+    pruner = given.get("pruner") or {}
+    return StudyDefinition(
+        name=name, space=given["space"], objective_name=objective["name"], goal=Goal(objective["goal"]),
+        objectives=[Objective(o["name"], Goal(o["goal"])) for o in given.get("objectives") or ()],
+        constraints=[Constraint(c["name"], ConstraintOp(c["op"]), c["bound"]) for c in given.get("constraints") or ()],
+        reference_point=given.get("reference_point"), suggester_name=given["suggester"]["name"],
+        suggester_options=given["suggester"].get("options", {}), pruner_name=pruner.get("name"),
+        pruner_options=pruner.get("options", {}), seed=given.get("seed"),
+        heartbeat_timeout=given.get("heartbeat_timeout"), metadata=given.get("metadata"))
 
 
 #: The most objectives a study may have: beyond four, a Pareto front is most of the trials and tells little.

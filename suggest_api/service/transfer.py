@@ -10,7 +10,8 @@ what an export of each would print.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,15 +19,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from suggest_api.accounts import Principal
-from suggest_api.config import Limits
-from suggest_api.domain import Constraint, ConstraintOp, Goal, Objective, Report, Study, Trial, TrialState
+from suggest_api.config import Limits, Settings
+from suggest_api.domain import Goal, Report, Study, Trial, TrialState
 from suggest_api.errors import Conflict, ExportTooLarge, InvalidInput, InvalidSpace, QuotaExceeded
 from suggest_api.names import check_metadata
 from suggest_api.pruners.base import MAX_REASON
 from suggest_api.service import lookup, studies
+from suggest_api.service.accounts import team_principal
 from suggest_api.service.outcomes import outcome
 from suggest_api.service.study_document import FORMAT, VERSION, load, time_text
-from suggest_api.service.study_document import flatten as flatten  # re-exported for the importers
+from suggest_api.service.transactions import Transactions
 from suggest_api.space import SearchSpace
 from suggest_api.storage import accounts
 from suggest_api.storage import studies as stored_studies
@@ -40,7 +42,8 @@ from suggest_api.storage.archive import (
     row_count,
     write_archive,
 )
-from suggest_api.storage.database import database_now
+from suggest_api.storage.database import database_now, make_engine, make_sessions
+from suggest_api.storage.migrate import upgrade
 from suggest_api.storage.studies import SpaceCache
 
 
@@ -48,6 +51,27 @@ from suggest_api.storage.studies import SpaceCache
 class Imported:
     study: Study
     created: bool  # False: the team had this very study already, and nothing was written
+
+
+@contextmanager
+def operator(settings: Settings, team_name: str) -> Iterator[tuple[Transactions, Principal]]:
+    """The command line's way in (`suggest-api export`, `import`, `import-optuna`): straight to the database,
+    migrated first, as the team's operator; no key and no HTTP limit in between."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        upgrade(engine)
+        transactions = Transactions(make_sessions(engine))
+        yield transactions, team_principal(transactions, settings, team_name)
+    finally:
+        engine.dispose()
+
+
+def import_as_operator(settings: Settings, team_name: str, document: Any, *, name: str | None = None
+                       ) -> tuple[Principal, Imported]:
+    """`import_study` in one transaction of its own, as the team's operator (see `operator`)."""
+    with operator(settings, team_name) as (transactions, who):
+        return who, transactions.write(lambda session: import_study(
+            session, who, document, limits=settings.limits, spaces=SpaceCache(), name=name))
 
 
 def export_study(session: Session, who: Principal, name: str, *, max_rows: int | None = None) -> dict[str, Any]:
@@ -135,17 +159,7 @@ def _trial_json(item: ArchivedTrial) -> dict[str, Any]:
 
 
 def _valid_definition(given: Mapping[str, Any], name: str, limits: Limits) -> studies.ValidDefinition:
-    objective = given["objective"] or {}
-    pruner = given["pruner"] or {}
-    definition = studies.StudyDefinition(
-        name=name, space=given["space"], objective_name=objective.get("name", "value"),
-        goal=objective.get("goal", Goal.MINIMIZE),
-        objectives=[Objective(o["name"], o["goal"]) for o in given["objectives"] or ()],
-        constraints=[Constraint(c["name"], ConstraintOp(c["op"]), c["bound"]) for c in given["constraints"] or ()],
-        reference_point=given["reference_point"], suggester_name=given["suggester"]["name"],
-        suggester_options=given["suggester"]["options"], pruner_name=pruner.get("name"),
-        pruner_options=pruner.get("options", {}), seed=given["seed"],
-        heartbeat_timeout=given["heartbeat_timeout"], metadata=given["metadata"])
+    definition = studies.definition_from(given, name)
     try:
         return studies.validate_definition(definition, limits)
     except InvalidSpace as error:  # its fields are paths inside the space

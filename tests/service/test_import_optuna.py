@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import psycopg
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -36,10 +35,9 @@ from suggest_api.importers.optuna_study import (
 from suggest_api.service import studies, transfer, trials
 from suggest_api.service.accounts import team_principal
 from suggest_api.service.transactions import Transactions
-from suggest_api.storage.database import normalize_url
 from suggest_api.storage.studies import SpaceCache
 from tests.conftest import POSTGRES_URL
-from tests.support.databases import sessions_on
+from tests.support.databases import scratch_postgres, sessions_on
 from tests.support.servers import run_cli
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,18 +70,8 @@ def optuna_storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         with opened(f"sqlite:///{tmp_path_factory.mktemp('optuna') / 'optuna.db'}") as storage:
             yield storage
         return
-    base = make_url(normalize_url(POSTGRES_URL))
-    name = f"optuna_test_{uuid.uuid4().hex[:12]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with opened(base.set(drivername="postgresql+psycopg", database=name).render_as_string(
-                hide_password=False)) as storage:
-            yield storage
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(POSTGRES_URL, "optuna_test") as url, opened(url) as storage:
+        yield storage
 
 
 @pytest.fixture

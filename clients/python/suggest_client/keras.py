@@ -14,19 +14,19 @@ KERAS_BACKEND (e.g. `torch`) as you would without it.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import keras  # type: ignore[import-untyped]  # the real Keras (imports are absolute)
 
 from suggest_client.errors import TrialPruned
+from suggest_client.pruning_callbacks import PruneState, monitored_value
 from suggest_client.trial import Trial
 
 log = logging.getLogger("suggest_client")
 
 
-class PruningCallback(keras.callbacks.Callback):  # type: ignore[misc]
+class PruningCallback(keras.callbacks.Callback, PruneState):  # type: ignore[misc]
     """Reports `monitor` at the end of every epoch as `trial.report(epoch, value)` (0-based, as Keras
     counts); stops when the service says prune.
 
@@ -45,9 +45,8 @@ class PruningCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.trial = trial
         self.monitor = monitor
         self.raise_on_prune = raise_on_prune
-        #: True once the service said to stop; `reason` is its sentence for it.
         self.pruned = False
-        self.reason: str | None = None
+        self.reason = None
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         value = self._value(logs or {}, epoch)
@@ -61,19 +60,7 @@ class PruningCallback(keras.callbacks.Callback):  # type: ignore[misc]
             log.info("trial %s pruned at epoch %s: %s", self.trial.number, epoch, self.reason)
             raise TrialPruned(self.reason)
 
-    def check_pruned(self) -> None:
-        """Raise TrialPruned(reason) if the service said to stop; call it after `fit` with `raise_on_prune=False`."""
-        if self.pruned:
-            raise TrialPruned(self.reason)
-
     def _value(self, logs: Mapping[str, Any], epoch: int) -> float:
-        if self.monitor not in logs:
-            logged = ", ".join(repr(name) for name in logs) or "none"
-            raise ValueError(f"PruningCallback monitors {self.monitor!r}, which is not in the logs of epoch "
-                             f"{epoch}; the logged metrics are {logged} (pass validation_data to fit for "
-                             "val_ metrics, or pass monitor=)")
-        value = float(logs[self.monitor])
-        if not math.isfinite(value):
-            raise ValueError(f"{self.monitor} is {value!r} at epoch {epoch}: the run diverged, so trial "
-                             f"{self.trial.number} cannot be reported (the service takes finite values only)")
-        return value
+        return monitored_value(logs, self.monitor, self.trial.number, missing=f"is not in the logs of epoch {epoch}",
+                               at=f"epoch {epoch}", hint="pass validation_data to fit for val_ metrics, or pass "
+                                                        "monitor=")

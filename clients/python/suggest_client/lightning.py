@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 from types import ModuleType
 from typing import Any
 
 from suggest_client.errors import TrialPruned
+from suggest_client.pruning_callbacks import PruneState, monitored_value
 from suggest_client.trial import Trial
 
 log = logging.getLogger("suggest_client")
@@ -43,7 +43,7 @@ def _lightning() -> ModuleType:
 pl = _lightning()
 
 
-class PruningCallback(pl.Callback):  # type: ignore[misc,name-defined]  # a base chosen at import
+class PruningCallback(pl.Callback, PruneState):  # type: ignore[misc,name-defined]  # a base chosen at import
     """Reports `monitor` after every validation as `trial.report(step, value)`; stops when told to prune.
 
     `step` is "epoch" (the 0-based `trainer.current_epoch`, the default) or "global_step" (optimizer steps
@@ -70,9 +70,8 @@ class PruningCallback(pl.Callback):  # type: ignore[misc,name-defined]  # a base
         self.monitor = monitor
         self.step = step
         self.raise_on_prune = raise_on_prune
-        #: True once the service said to stop; `reason` is its sentence for it.
         self.pruned = False
-        self.reason: str | None = None
+        self.reason = None
         #: The last step reported, to tell a second validation in the same epoch from a retry.
         self.last_step: int | None = None
 
@@ -99,21 +98,7 @@ class PruningCallback(pl.Callback):  # type: ignore[misc,name-defined]  # a base
             log.info("trial %s pruned at %s %s: %s", self.trial.number, self.step, step, self.reason)
             raise TrialPruned(self.reason)
 
-    def check_pruned(self) -> None:
-        """Raise TrialPruned(reason) if the service said to stop; call it after `trainer.fit` when the
-        callback did not raise (`raise_on_prune=False`, or a multi-process strategy)."""
-        if self.pruned:
-            raise TrialPruned(self.reason)
-
     def _value(self, metrics: Any, step: int) -> float:
-        if self.monitor not in metrics:
-            logged = ", ".join(repr(name) for name in metrics) or "none"
-            raise ValueError(f"PruningCallback monitors {self.monitor!r}, which was not logged at {self.step} "
-                             f"{step}; the logged metrics are {logged} (self.log it in validation_step, "
-                             "or pass monitor=)")
-        reading = metrics[self.monitor]
-        value = float(reading.item() if hasattr(reading, "item") else reading)
-        if not math.isfinite(value):
-            raise ValueError(f"{self.monitor} is {value!r} at {self.step} {step}: the run diverged, so trial "
-                             f"{self.trial.number} cannot be reported (the service takes finite values only)")
-        return value
+        where = f"{self.step} {step}"
+        return monitored_value(metrics, self.monitor, self.trial.number, missing=f"was not logged at {where}",
+                               at=where, hint="self.log it in validation_step, or pass monitor=")
