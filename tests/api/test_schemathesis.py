@@ -51,7 +51,6 @@ import itertools
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,23 +59,22 @@ from typing import Any
 
 import flask
 import jsonschema_rs
-import psycopg
 import pytest
 import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis import AuthContext, Case
-from sqlalchemy.engine import make_url
 
 from suggest_api.accounts import parse_key
 from suggest_api.api.context import IDEMPOTENCY_HEADER
 from suggest_api.app import create_app
 from suggest_api.config import Settings
 from suggest_api.paging import encode_cursor
-from suggest_api.storage.database import make_engine, normalize_url
+from suggest_api.storage.database import make_engine
 from suggest_api.storage.migrate import upgrade
 from tests.api.support import SPACE, ask, create, study_body, tell
+from tests.support.databases import scratch_postgres
 from tests.support.teams import TeamKeys, make_team_with_keys
 
 POSTGRES_URL = os.environ.get("SUGGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -236,8 +234,10 @@ def _steer_study(body: dict[str, Any]) -> list[dict[str, Any]]:
         for field in ("objectives", "constraints", "reference_point"):
             steered.pop(field, None)
         given = body.get("objective")
-        steered["objective"] = given if isinstance(given, dict) and conforms(given, "StudyIn", "objective") else {
-            "name": "loss", "goal": "minimize"}
+        # Its goal as generated; its name "loss", as bench's: a later tell or import in the chain reports `values`
+        # by that name (`_with_own_metric`), whichever study the chain's link aimed it at.
+        goal = given.get("goal") if isinstance(given, dict) and conforms(given, "StudyIn", "objective") else None
+        steered["objective"] = {"name": "loss", "goal": goal or "minimize"}
         if "suggester" in steered:
             steered["suggester"] = {"name": "random", "options": {}}
         if "pruner" in steered:
@@ -466,20 +466,11 @@ def private_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> 
         engine.dispose()
         yield url
         return
-    base = make_url(normalize_url(POSTGRES_URL))
-    name = f"suggest_test_{uuid.uuid4().hex[:12]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = base.set(database=name).render_as_string(hide_password=False)
+    with scratch_postgres(POSTGRES_URL, "suggest_test") as url:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
