@@ -10,7 +10,7 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import access, accounts, docs, ops, plugin_docs, problems, studies, transfer, trials
+from suggest_api.api import access, accounts, conditional, docs, ops, plugin_docs, problems, studies, transfer, trials
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import EXTENSION
 from suggest_api.api.schemas import COMPONENTS, document_rules
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
         _limit_rate(app, settings)
     app.before_request(_parse_body)
     app.after_request(_finish_request)
+    app.after_request(conditional.tag_and_match)  # runs before _finish_request, which then logs a 304 as one
     if settings.auth == "off":
         startup_log.warning("SUGGEST_AUTH=off: every request acts as an admin of the team 'default', without a key; "
                             "set SUGGEST_AUTH=required before anyone else can reach this service")

@@ -147,6 +147,8 @@ class Study:
     created_at: datetime
     metadata: Mapping[str, Any] | None = None
     trial_counts: TrialCounts = TrialCounts()
+    #: The newest time a trial of the study was created, finished or heartbeat; None without trials.
+    last_activity_at: datetime | None = None
     queued: int = 0
     best_trial: Trial | None = None
     #: The Pareto front's summary; None for a study with one objective.

@@ -235,6 +235,9 @@ class PageArgs(Strict):
 
 class TrialPageArgs(PageArgs):
     state = fields.Enum(TrialState, by_value=True, load_default=None, metadata={"openapi": ref("TrialState")})
+    min_number = fields.Integer(load_default=0, validate=validate.Range(0, INT32_MAX), metadata={
+        "description": "Only trials numbered at least this: a dashboard that holds trials up to some number "
+                       "fetches what changed since (the lowest number still running, or the next one)."})
 
 
 class KeyIn(Strict):
@@ -343,6 +346,9 @@ class StudyOut(ma.Schema):
     created_at = Timestamp(required=True)
     metadata = fields.Dict(required=True, allow_none=True, metadata={"openapi": nullable("Metadata")})
     trial_counts = fields.Nested(CountsOut, required=True)
+    last_activity_at = Timestamp(required=True, allow_none=True, metadata={
+        "description": "The newest time one of the study's trials was created, finished or sent a heartbeat; "
+                       "null without trials."})
     queued = fields.Integer(required=True, metadata={"description": "Enqueued parameter sets not yet handed out."})
     best_trial = fields.Nested(TrialOut, required=True, allow_none=True, metadata={
         "description": "Null before a completed (feasible) trial, and always in a study with several objectives."})

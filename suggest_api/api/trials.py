@@ -128,7 +128,8 @@ class Trials(MethodView):
         rt, who = runtime(), principal()
         trials.reap(rt.transactions, who, name)
         page = rt.transactions.read(
-            lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"]), budgeted=True)
+            lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"],
+                                         min_number=args["min_number"]), budgeted=True)
         return page_answer("trials", page, TRIAL_OUT)
 
 

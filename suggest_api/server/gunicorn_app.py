@@ -36,6 +36,13 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def ready_banner(host: str, port: int) -> str:
+    """What `serve` prints once it listens: where the dashboard and the API documentation are."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+    base = f"http://{shown}:{port}"
+    return f"suggest-api is listening on {base}: dashboard {base}/ui, API docs {base}/docs, API {base}/v1"
+
+
 class _GunicornApp:
     """gunicorn's BaseApplication, configured in code so `serve` needs no config file."""
 
@@ -69,6 +76,7 @@ class _GunicornApp:
                     "logconfig_dict": _gunicorn_logging(settings.log_level),
                     "child_exit": _child_exit,
                     "post_worker_init": _post_worker_init,
+                    "when_ready": lambda _arbiter: print(ready_banner(settings.host, settings.port), flush=True),
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)

@@ -273,15 +273,22 @@ def pop_queued(session: Session, study_id: int, limit: int) -> list[Queued]:
     return [Queued(row.params, row.metadata) for row in rows]
 
 
-def count_by_state(session: Session, ids: Sequence[int]) -> dict[int, TrialCounts]:
-    """Each study's trials, counted by state."""
+def activity_by_study(session: Session, ids: Sequence[int]) -> dict[int, tuple[TrialCounts, datetime | None]]:
+    """Each study's trials counted by state, and its last activity: the newest trial created, finished or
+    heartbeat (None without trials). One grouped query for any number of studies."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
+    latest: dict[int, datetime] = {}
     if ids:
-        query = (select(TRIALS.c.study_id, TRIALS.c.state, func.count())
+        query = (select(TRIALS.c.study_id, TRIALS.c.state, func.count(), func.max(TRIALS.c.created_at),
+                        func.max(TRIALS.c.finished_at), func.max(TRIALS.c.heartbeat_at))
                  .where(TRIALS.c.study_id.in_(ids)).group_by(TRIALS.c.study_id, TRIALS.c.state))
-        for study_id, state, n in session.connection().execute(query):
+        for study_id, state, n, *times in session.connection().execute(query):
             counts[study_id][state] = n
-    return {i: TrialCounts(**counts.get(i, {})) for i in ids}
+            seen = [t for t in times if t is not None]
+            if study_id in latest:
+                seen.append(latest[study_id])
+            latest[study_id] = max(seen)
+    return {i: (TrialCounts(**counts.get(i, {})), latest.get(i)) for i in ids}
 
 
 def _best_of(order: Any) -> Any:

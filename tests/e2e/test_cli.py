@@ -28,4 +28,6 @@ def test_serve_listens_on_suggest_port_without_a_port_flag(serve: StartServer, t
     args = server.process.args
     assert isinstance(args, list) and "--port" not in args
     assert any(f"Listening at: {server.base_url}" in line for line in server.log_lines())
+    port = server.base_url.rsplit(":", 1)[1]
+    assert f"dashboard http://127.0.0.1:{port}/ui, API docs http://127.0.0.1:{port}/docs" in server.log_text
     assert expect(call(http, "GET", f"{server.base_url}/readyz"), 200)["status"] == "ready"

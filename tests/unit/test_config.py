@@ -32,3 +32,11 @@ def test_reliability_settings_come_from_the_environment() -> None:
     settings = Settings.from_env({"SUGGEST_POOL_SIZE": "2", "SUGGEST_MAX_OVERFLOW": "0", "SUGGEST_LOCK_TIMEOUT": "1.5",
                                   "SUGGEST_MAX_MODEL_FITS": "3"})
     assert (settings.pool_size, settings.max_overflow, settings.lock_timeout, settings.max_model_fits) == (2, 0, 1.5, 3)
+
+
+def test_the_ready_banner_names_the_dashboard_at_an_address_a_browser_can_open() -> None:
+    from suggest_api.server.gunicorn_app import ready_banner
+
+    assert "dashboard http://127.0.0.1:8000/ui" in ready_banner("127.0.0.1", 8000)
+    assert "dashboard http://localhost:80/ui" in ready_banner("0.0.0.0", 80)
+    assert "API docs http://[::1]:9000/docs" in ready_banner("::1", 9000)
