@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
@@ -52,16 +52,17 @@ def respond(answer: Answer) -> flask.Response:
     return response
 
 
-def page_answer(key: str, page: Page[Any], schema: ma.Schema, extra: Mapping[str, Any] | None = None
-                ) -> flask.Response:
+def page_answer(key: str, page: Page[Any], render: ma.Schema | Callable[[Any], Any],
+                extra: Mapping[str, Any] | None = None) -> flask.Response:
     """A listing's answer, `{key: [...], "next_cursor"}`: its items until their JSON passes the worker's
     `max_page_bytes` (one item at least), so no page is larger than that however big its items are. A page
     cut short continues, through its `next_cursor`, right after its last item."""
     budget = runtime().settings.limits.max_page_bytes
+    dump = render.dump if isinstance(render, ma.Schema) else render
     parts: list[str] = []
     size = 0
     for item in page.items:
-        text = json.dumps(schema.dump(item), separators=(",", ":"))
+        text = json.dumps(dump(item), separators=(",", ":"))
         if parts and size + len(text) > budget:
             break
         parts.append(text)

@@ -235,6 +235,9 @@ class PageArgs(Strict):
 
 class TrialPageArgs(PageArgs):
     state = fields.Enum(TrialState, by_value=True, load_default=None, metadata={"openapi": ref("TrialState")})
+    reports = fields.Boolean(load_default=True, metadata={
+        "description": "false: leave each trial's reports out (`intermediate` is null): a page a fraction of "
+                       "the size, for a reader that needs only params and results."})
     min_number = fields.Integer(load_default=0, validate=validate.Range(0, INT32_MAX), metadata={
         "description": "Only trials numbered at least this: a dashboard that holds trials up to some number "
                        "fetches what changed since (the lowest number still running, or the next one)."})
@@ -286,7 +289,8 @@ class TrialOut(ma.Schema):
                        "constraints; null otherwise."})
     feasible = fields.Boolean(required=True, allow_none=True, metadata={
         "description": "Whether `values` satisfy every constraint; null when the study has none (or no result)."})
-    intermediate = fields.List(fields.Nested(ReportOut), required=True)
+    intermediate = fields.List(fields.Nested(ReportOut), required=True, allow_none=True, metadata={
+        "description": "The trial's reports by step; null in a listing asked with `reports=false`."})
     created_at = Timestamp(required=True)
     finished_at = Timestamp(required=True, allow_none=True)
     heartbeat_at = Timestamp(required=True, allow_none=True)

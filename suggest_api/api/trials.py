@@ -14,9 +14,7 @@ from suggest_api.api.blueprint import IDEMPOTENCY_KEY, Blueprint
 from suggest_api.api.context import idempotency_key, page_answer, respond, runtime
 from suggest_api.api.schemas import (
     ADDED_OUT,
-    ASK_OUT,
     REPORTED_OUT,
-    TRIAL_OUT,
     AddedOut,
     AskIn,
     AskOut,
@@ -31,6 +29,7 @@ from suggest_api.api.schemas import (
     TrialsIn,
     pareto_fields,
 )
+from suggest_api.api.trial_json import trial_json
 from suggest_api.metrics import ASKED, PRUNE_ANSWERS, TOLD
 from suggest_api.service import pareto, trials
 from suggest_api.service.asks import Asked, AskRequest
@@ -72,7 +71,7 @@ class Ask(MethodView):
 
         def render(asked: Asked) -> Answer:
             ASKED.labels(asked.suggester).inc(len(asked.trials))
-            return Answer(201, ASK_OUT.dump({"trials": asked.trials}))
+            return Answer(201, {"trials": [trial_json(trial) for trial in asked.trials]})
 
         request = AskRequest(name, body["count"], body["client_id"])
         return respond(rt.asks.ask(who, request, lambda create: rt.transactions.answer(create, render, key)))
@@ -94,7 +93,7 @@ class Tell(MethodView):
         def render(told: Told) -> Answer:
             if told.changed:
                 TOLD.labels(told.suggester, told.trial.state.value).inc()
-            return Answer(200, TRIAL_OUT.dump(told.trial))
+            return Answer(200, trial_json(told.trial))
 
         rt, who = runtime(), principal()
         return respond(rt.transactions.answer(
@@ -129,8 +128,9 @@ class Trials(MethodView):
         trials.reap(rt.transactions, who, name)
         page = rt.transactions.read(
             lambda s: trials.list_trials(s, who, name, args["state"], args["limit"], args["cursor"],
-                                         min_number=args["min_number"]), budgeted=True)
-        return page_answer("trials", page, TRIAL_OUT)
+                                         min_number=args["min_number"], reports=args["reports"]), budgeted=True)
+        reports = args["reports"]
+        return page_answer("trials", page, lambda trial: trial_json(trial, reports=reports))
 
 
 @blp.route("/trials/<int:number>")
@@ -157,7 +157,7 @@ class Heartbeat(MethodView):
         """Keep a running trial alive (otherwise it is failed as stale after the study's heartbeat_timeout)"""
         who = principal()
         return respond(runtime().transactions.answer(lambda s: trials.heartbeat(s, who, name, number),
-                                                     lambda trial: Answer(200, TRIAL_OUT.dump(trial))))
+                                                     lambda trial: Answer(200, trial_json(trial))))
 
 
 @blp.route("/trials/<int:number>/report")
@@ -217,4 +217,4 @@ class Pareto(MethodView):
         trials.reap(rt.transactions, who, name)
         found = rt.transactions.read(lambda s: pareto.pareto(s, who, name, args["limit"], args["cursor"]),
                                      budgeted=True)
-        return page_answer("trials", found.page, TRIAL_OUT, extra=pareto_fields(found.summary))
+        return page_answer("trials", found.page, trial_json, extra=pareto_fields(found.summary))

@@ -203,11 +203,11 @@ def add_trials(session: Session, who: Principal, name: str, items: Sequence[NewT
 
 
 def list_trials(session: Session, who: Principal, name: str, state: TrialState | None, limit: int,
-                cursor: str | None, *, min_number: int = 0) -> Page[Trial]:
+                cursor: str | None, *, min_number: int = 0, reports: bool = True) -> Page[Trial]:
     study = lookup.study_ref(session, who.team_id, name)
     after = max(decode_cursor(cursor, last=trials.MAX_TRIAL_NUMBER), min_number - 1)
     page = cut(trials.page_trials(session, study.id, after, state, limit + 1), limit, lambda trial: trial.number)
-    return page.with_items(trials.with_reports(session, study.id, page.items))
+    return page.with_items(trials.with_reports(session, study.id, page.items)) if reports else page
 
 
 def get_trial(session: Session, who: Principal, name: str, number: int) -> Trial:

@@ -106,3 +106,17 @@ def parse(stamp: str) -> datetime:
     assert moment.tzinfo is not None, stamp
     return moment
 
+
+
+def test_a_listing_without_reports_leaves_intermediate_null_and_the_rest_unchanged(client: FlaskClient) -> None:
+    create(client, pruner={"name": "median", "options": {}})
+    [trial] = ask(client)
+    for step, value in ((1, 0.9), (2, 0.7)):
+        assert client.post(f"/v1/studies/s/trials/{trial['number']}/report",
+                           json={"step": step, "value": value}).status_code == 200
+    full = client.get("/v1/studies/s/trials").json["trials"]
+    light = client.get("/v1/studies/s/trials?reports=false").json["trials"]
+    assert [r["step"] for r in full[0]["intermediate"]] == [1, 2]
+    assert light[0]["intermediate"] is None
+    assert {**full[0], "intermediate": None} == light[0]
+    assert_problem(client.get("/v1/studies/s/trials?reports=maybe"), 422, "query.reports")
