@@ -10,7 +10,19 @@ import uuid
 import flask
 
 from suggest_api import __version__
-from suggest_api.api import access, accounts, conditional, docs, ops, plugin_docs, problems, studies, transfer, trials
+from suggest_api.api import (
+    access,
+    accounts,
+    conditional,
+    docs,
+    importance,
+    ops,
+    plugin_docs,
+    problems,
+    studies,
+    transfer,
+    trials,
+)
 from suggest_api.api.blueprint import Api
 from suggest_api.api.context import EXTENSION
 from suggest_api.api.schemas import COMPONENTS, document_rules
@@ -50,7 +62,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
 
     api = Api(app, components={**COMPONENTS, **space_components(settings.limits),
                                transfer.STUDY_DOCUMENT: transfer.document_component(settings.limits)})
-    for blueprint in (studies.blp, trials.blp, transfer.blp, accounts.blp, ops.blp):
+    for blueprint in (studies.blp, trials.blp, importance.blp, transfer.blp, accounts.blp, ops.blp):
         api.register_blueprint(blueprint)
     plugin_docs.register(api.spec, suggesters)
     document_rules(api.spec, settings.limits)

@@ -39,6 +39,9 @@ class Limits:
     #: The most rows (trials, reports, rung entries, queued params) GET /export answers, so that no answer (and
     #: no worker's memory) grows with a study; `suggest-api export` on the service's machine has no such bound.
     max_export_rows: int = 250_000
+    #: GET /importance fits its forest to at most this many completed trials (the newest by number), so one
+    #: answer costs a bounded time however large the study grows.
+    max_importance_trials: int = 5000
     #: Largest grid a grid study may define (points are computed, never stored, so this is generous).
     max_grid_size: int = 10**10
     #: The HTTP front's limits on a request's head (suggest_api/server/framing.py): 414, 431 and 431.

@@ -164,3 +164,10 @@ class MultiObjective(Conflict):
 
     slug = "multi-objective"
     title = "Study has several objectives"
+
+
+class TooFewTrials(Conflict):
+    """Importance needs completed trials whose values differ; `extra` says how many it needs and has."""
+
+    slug = "too-few-trials"
+    title = "Too few trials"

@@ -22,14 +22,14 @@ CLIENT = ROOT / "clients" / "python" / "suggest_client"
 LAYERS = {  # a module may import only from its own layer or lower ones
     "config": 0, "errors": 0,
     "space": 1, "domain": 1, "accounts": 1, "names": 1, "paging": 1, "plugins": 1,
-    "multiobjective": 2, "suggesters": 2, "pruners": 2, "metrics": 2, "logs": 2,
+    "multiobjective": 2, "importance": 2, "suggesters": 2, "pruners": 2, "metrics": 2, "logs": 2,
     "storage": 3,
     "service": 4,
-    "api": 5, "importers": 5,
+    "api": 5, "importers": 5, "ui": 5,
     "app": 6, "server": 7, "cli": 8,
 }
-PURE = {"space", "domain", "accounts", "names", "paging", "plugins", "multiobjective", "suggesters", "pruners",
-        "config", "errors"}
+PURE = {"space", "domain", "accounts", "names", "paging", "plugins", "multiobjective", "importance", "suggesters",
+        "pruners", "config", "errors"}
 #: Inside a package: its modules' own order (a module may import only its own rank or lower ones).
 INNER_LAYERS: dict[str, dict[str, int]] = {
     "space": {"params": 0, "parse": 1, "search_space": 2, "schema": 2, "__init__": 3},
@@ -38,8 +38,8 @@ INNER_LAYERS: dict[str, dict[str, int]] = {
     "multiobjective": {"outcomes": 0, "dominance": 0, "hypervolume": 1, "reference_points": 1, "front": 2,
                        "__init__": 3},
     "service": {"model_fits": 0, "study_locks": 0, "transactions": 0, "leases": 0, "outcomes": 0, "study_document": 0,
-                "lookup": 1, "studies": 2, "trials": 2, "pareto": 2, "accounts": 2, "asks": 2, "runtime": 3,
-                "transfer": 3, "__init__": 4},
+                "lookup": 1, "studies": 2, "trials": 2, "pareto": 2, "importance": 2, "accounts": 2, "asks": 2,
+                "runtime": 3, "transfer": 3, "__init__": 4},
     "server": {"framing": 0, "worker": 1, "gunicorn_app": 2, "__init__": 3},
 }
 #: Modules that must not touch the database or HTTP: they take and return domain values.

@@ -23,4 +23,5 @@ def tag_and_match(response: flask.Response) -> flask.Response:
     response.headers["Cache-Control"] = "no-cache, private"
     response.vary.add("Authorization")
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # turns `response` itself into the 304 when the tag matches
+    return response

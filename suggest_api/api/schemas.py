@@ -436,6 +436,10 @@ class ProblemOut(ma.Schema):
     limit = fields.Integer(metadata={
         "description": "The quota's value for your team, or the limit reached (report-limit)."})
     running = fields.Integer(metadata={"description": "429 running-trials-quota: the study's running trials."})
+    needed = fields.Integer(metadata={"description": "409 too-few-trials: how many completed trials with different "
+                                                     "values of the metric importance needs."})
+    have = fields.Integer(metadata={"description": "409 too-few-trials: how many different values the study's "
+                                                   "completed trials have."})
 
 
 class KeyOut(ma.Schema):
@@ -576,6 +580,7 @@ def document_rules(spec: APISpec, limits: Limits) -> None:
     for component in ("StudyIn", "StudyOut", "ParetoOut", "ParetoPageOut"):
         bound(component, "reference_point", maxItems=MAX_OBJECTIVES)
     bound("StudyOut", "objectives", maxItems=MAX_OBJECTIVES)
+    bound("ImportanceOut", "params", maxItems=limits.max_params)
     bound("StudyOut", "constraints", maxItems=MAX_CONSTRAINTS)
     bound("ParetoPageOut", "trials", maxItems=MAX_PAGE)
     bound("AddedOut", "imported", maxItems=limits.max_import)

@@ -7,13 +7,14 @@ helper process with another. Nothing here is a module global: a second Runtime i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from suggest_api.config import Settings
 from suggest_api.service.asks import Asks
+from suggest_api.service.importance import ImportanceCache
 from suggest_api.service.model_fits import ModelFits
 from suggest_api.service.study_locks import StudyLocks
 from suggest_api.service.transactions import Transactions
@@ -36,6 +37,8 @@ class Runtime:
     asks: Asks
     #: Set on SIGTERM: readiness answers 503 while in-flight requests finish.
     shutting_down: bool = False
+    #: The last importance answers, by study and the trials they were computed from.
+    importance: ImportanceCache = field(default_factory=ImportanceCache)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:

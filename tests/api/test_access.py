@@ -108,6 +108,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         Role.MEMBER, 200, "study", lambda t: (_in_study(t, f"/trials/{t.trial()}/report"), {"step": 1, "value": 0.5})),
     ("/v1/studies/<name>/best", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/best"), None)),
     ("/v1/studies/<name>/pareto", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/pareto"), None)),
+    # 200: by the time the allowed calls reach this row (url_map order), the tell row has completed a second trial.
+    ("/v1/studies/<name>/importance", "GET"): Route(Role.READ, 200, "study",
+                                                    lambda t: (_in_study(t, "/importance"), None)),
     ("/v1/studies/<name>/audit", "GET"): Route(Role.ADMIN, 200, "study", lambda t: (_in_study(t, "/audit"), None)),
     ("/v1/studies/<name>/export", "GET"): Route(Role.READ, 200, "study", lambda t: (_in_study(t, "/export"), None)),
     ("/v1/studies:import", "POST"): Route(Role.MEMBER, 201, None,

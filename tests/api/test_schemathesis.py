@@ -349,7 +349,22 @@ def steer_case(context: Any, case: Case[Any]) -> Case[Any]:
     if steer is not None and isinstance(case.body, dict) and beyond_the_schema(operation, case.body):
         # A tell keeps its number (in a chain, a link's: a trial the chain asked for); only its metrics change.
         case.body = _with_own_metric(case.body) if steer is _steer_tell else steer(case.body)[0]
+    if _valid_objective(case.query):  # the examples phase bypasses the query hook
+        case.query = {**case.query, "objective": "loss"}
     return case
+
+
+def _valid_objective(query: Any) -> bool:
+    """Whether `query` names an importance `objective` valid as documented: any such name is, but which metrics
+    a study has the document cannot say, and an unknown one is rightly refused (422). Steered to bench's one
+    metric, "loss"."""
+    if not isinstance(query, dict) or not isinstance(query.get("objective"), str):
+        return False
+    if "objective" not in _validators:
+        operation = schema.raw_schema["paths"]["/v1/studies/{name}/importance"]["get"]
+        [documented] = [p["schema"] for p in operation["parameters"] if p["name"] == "objective"]
+        _validators["objective"] = jsonschema_rs.validator_for(documented)
+    return _validators["objective"].is_valid(query["objective"])
 
 
 #: Cursors this service issues (the positions after which a page starts): a cursor is opaque, so the
@@ -358,7 +373,12 @@ ISSUED_CURSORS = [encode_cursor(position) for position in (0, 3, 8, 2**31)]
 
 
 def steer_query(context: Any, query: dict[str, Any] | None) -> Any:
-    """A string cursor (valid as documented) becomes one the service issued, or is left out."""
+    """A string cursor (valid as documented) becomes one the service issued, or is left out; a valid importance
+    `objective` becomes bench's metric, or is left out."""
+    if _valid_objective(query):
+        assert query is not None
+        rest = {k: v for k, v in query.items() if k != "objective"}
+        return st.sampled_from([{**query, "objective": "loss"}, rest])
     if not query or not isinstance(query.get("cursor"), str):
         return st.just(query)
     rest = {k: v for k, v in query.items() if k != "cursor"}
