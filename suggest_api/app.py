@@ -33,6 +33,7 @@ from suggest_api.metrics import LATENCY, REQUESTS
 from suggest_api.service.runtime import Runtime
 from suggest_api.space.schema import space_components
 from suggest_api.suggesters.registry import suggesters
+from suggest_api.ui import blueprint as dashboard
 
 #: One JSON line per request (method, path, status, duration): the access log, beside the service's own lines.
 request_log = logging.getLogger("suggest_api.request_log")
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     plugin_docs.register(api.spec, suggesters)
     document_rules(api.spec, settings.limits)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(dashboard.blp)  # /ui: static files only, not in the OpenAPI document
     for endpoint in ("api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
         access.mark_public(app, endpoint)
     problems.register(app)

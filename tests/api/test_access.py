@@ -48,7 +48,8 @@ STUDY = "s"
 PARAMS: Json = {"lr": 0.01, "batch_size": 32, "optimizer": "adam"}
 #: Shaped like a key id; no key has it.
 MISSING_KEY_ID = "0123456789ab"
-PUBLIC_RULES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/static/<path:filename>"}
+PUBLIC_RULES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/static/<path:filename>",
+                "/ui", "/ui/", "/ui/static/<path:filename>"}
 SLUGS = {401: "unauthorized", 403: "forbidden", 404: "not-found"}
 
 
@@ -321,7 +322,8 @@ def test_every_endpoint_declares_who_may_call_it(secured_app: flask.Flask) -> No
 
 def test_public_endpoints_answer_without_a_key(secured_app: flask.Flask) -> None:
     client = secured_app.test_client()
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/static/swagger-ui.css"):
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/static/swagger-ui.css", "/ui",
+                 "/ui/", "/ui/static/app.js", "/ui/static/vendor/echarts.min.js"):
         for headers in ({}, {"Authorization": "Bearer sapi_nothex_x"}):
             with client.get(path, headers=headers) as response:  # closes the static file it sends
                 assert response.status_code == 200, path
