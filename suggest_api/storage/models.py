@@ -124,6 +124,9 @@ class TrialRow(Base):
         UniqueConstraint("study_id", "number"),
         # Serves best (completed, ordered by value), counts by state and the stale-trial reaper.
         Index("ix_trials_study_state_value", "study_id", "state", "value"),
+        # Serve a study's last activity (its newest created and finished trial) by one descent each.
+        Index("ix_trials_study_created", "study_id", "created_at"),
+        Index("ix_trials_study_finished", "study_id", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -186,12 +186,13 @@ def page(session: Session, team_id: int, after: int, limit: int, spaces: SpaceCa
 def _summaries(session: Session, rows: Sequence[StudyRow], spaces: SpaceCache) -> list[Study]:
     """Studies with their trial counts and best trials: a fixed number of queries for any page size."""
     ids = [row.id for row in rows]
-    activity = trials.activity_by_study(session, ids)
+    counts = trials.count_by_state(session, ids)
+    activity = trials.last_activity(session, ids)
     best = trials.best_of_studies(session, ids)
     found = [_study(row, spaces) for row in rows]
     results = trials.completed_results(session, [row.id for row, study in zip(rows, found, strict=True)
                                                  if study.multi_objective])
-    return [replace(study, trial_counts=activity[row.id][0], last_activity_at=activity[row.id][1],
+    return [replace(study, trial_counts=counts[row.id], last_activity_at=activity[row.id],
                     queued=row.queued, best_trial=None if study.multi_objective else best.get(row.id),
                     pareto=_pareto(study, results[row.id]) if row.id in results else None)
             for row, study in zip(rows, found, strict=True)]
