@@ -45,6 +45,19 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def upgrade_url(url: str) -> str:
+    """Bring the database at `url` to head through an engine of its own, disposed after; returns `url`, for
+    tests, benchmarks and tools that hand it on to a server."""
+    from suggest_api.storage.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
 @contextmanager
 def _exclusive(engine: Engine) -> Iterator[None]:
     database = engine.url.database if engine.dialect.name == "sqlite" else None

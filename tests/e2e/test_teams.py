@@ -31,8 +31,8 @@ from suggest_api.accounts import KEY_PATTERN, Role, parse_key
 from suggest_api.config import Limits, Settings
 from suggest_api.service import accounts
 from suggest_api.service.transactions import Transactions
-from suggest_api.storage.database import make_engine, transaction
-from suggest_api.storage.migrate import upgrade
+from suggest_api.storage.database import transaction
+from suggest_api.storage.migrate import upgrade_url
 from suggest_api.storage.models import StudyRow, TeamRow, TrialRow
 from tests.e2e.support import Reply, all_trials, call, expect, in_threads, study_body
 from tests.support.databases import sessions_on
@@ -58,13 +58,7 @@ REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 11
 # --- helpers ---------------------------------------------------------------------------------------
 
 def migrated_sqlite(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    return url
+    return upgrade_url(f"sqlite:///{path}")
 
 
 def cli(workdir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
