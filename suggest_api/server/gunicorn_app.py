@@ -76,7 +76,8 @@ class _GunicornApp:
                     "logconfig_dict": _gunicorn_logging(settings.log_level),
                     "child_exit": _child_exit,
                     "post_worker_init": _post_worker_init,
-                    "when_ready": lambda _arbiter: print(ready_banner(settings.host, settings.port), flush=True),
+                    # A JSON line like the rest of the log (gunicorn's own logger): where to point a browser.
+                    "when_ready": lambda arbiter: arbiter.log.info(ready_banner(settings.host, settings.port)),
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)
