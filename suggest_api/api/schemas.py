@@ -516,8 +516,6 @@ class StudyAuditOut(ma.Schema):
 
 
 # Shared instances: building a marshmallow schema costs more than dumping with it.
-TRIAL_OUT = TrialOut()
-ASK_OUT = AskOut()
 ADDED_OUT = AddedOut()
 REPORTED_OUT = ReportedOut()
 STUDY_OUT = StudyOut()
